@@ -1,0 +1,1 @@
+"""The benchmark harness: a run side by side with a sequential script."""

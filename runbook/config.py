@@ -88,7 +88,7 @@ class CheckOverride(Frozen):
 
     enabled: bool = Field(default=True, description="Run this check at all (a disabled check is reported SKIPPED).")
     deadline_s: Seconds | None = Field(default=None, description="This check's hard deadline instead of the profile's.")
-    timeout_s: Seconds | None = Field(default=None, description="This check's per-call timeout instead of the profile's.")
+    timeout_s: Seconds | None = Field(default=None, description="Per-call timeout instead of the profile's.")
 
 
 class Endpoints(Frozen):
@@ -281,7 +281,7 @@ class GoldenPathConfig(Frozen):
     @model_validator(mode="after")
     def _credentials_source(self) -> "GoldenPathConfig":
         if self.auth == "login" and not self.password_env:
-            raise ValueError("expected password_env (the test user's password variable) with auth = 'login', found none")
+            raise ValueError("expected password_env with auth = 'login', found none")
         if self.auth == "e2e-bypass" and not (self.bypass_key_secret or self.bypass_key_block):
             raise ValueError("expected bypass_key_secret or bypass_key_block with auth = 'e2e-bypass', found neither")
         return self

@@ -99,7 +99,8 @@ def read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([ConfigProblem(str(path), "(syntax)", "valid TOML", str(error))]) from None
     except OSError as error:
-        raise ConfigError([ConfigProblem(str(path), "(file)", "a readable file", error.strerror or str(error))]) from None
+        problem = ConfigProblem(str(path), "(file)", "a readable file", error.strerror or str(error))
+        raise ConfigError([problem]) from None
 
 
 def load_config(env: str, overrides: dict[str, Any] | None = None) -> RunbookConfig:

@@ -1,0 +1,130 @@
+"""How every Google API call is made: explicit timeout, transient errors retried inside the check's deadline.
+
+The client libraries' own retry defaults range from none to 600 s, so every call passes `retry=None` and an
+explicit `timeout=`, and this module retries with exponential backoff and jitter (tenacity), honouring a 429's
+Retry-After, never past the check's deadline. Permanent errors (400, 401, 403, 404) are never retried.
+
+Why not Prefect task retries: they re-run a whole check (every call again), cannot honour Retry-After per call
+and know nothing of the check's deadline.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
+
+T = TypeVar("T")
+
+TRANSIENT_HTTP = {408, 429, 500, 502, 503, 504}
+
+
+class DeadlinePassed(Exception):
+    """The check's deadline passed before the API answered (after retries)."""
+
+
+@dataclass
+class Deadline:
+    """A check's hard deadline, shared by its calls."""
+
+    seconds: float
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.seconds - (time.monotonic() - self.started))
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def http_status(error: BaseException) -> int | None:
+    """The HTTP status an exception stands for (api_core REST and gRPC errors alike), or None."""
+    code = getattr(error, "code", None)
+    if isinstance(code, int):
+        return code
+    return None
+
+
+def is_transient(error: BaseException) -> bool:
+    """429, 5xx, timeouts and connection errors: worth another try."""
+    status = http_status(error)
+    if status is not None:
+        return status in TRANSIENT_HTTP
+    import requests
+    from google.api_core import exceptions as gexc
+
+    if isinstance(error, gexc.RetryError):
+        return True
+    # REST timeouts and refused connections surface as raw `requests` exceptions.
+    return isinstance(error, requests.ConnectionError | requests.Timeout | TimeoutError | ConnectionError)
+
+
+def retry_after_seconds(error: BaseException) -> float | None:
+    """Retry-After of a 429/503 answer, when the server sent one."""
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    value = headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class CallCounter:
+    """Counts attempts across a check's calls (a check reports its attempts)."""
+
+    attempts: int = 0
+    retried: int = 0
+
+
+async def call_api(
+    fn: Callable[..., T],
+    /,
+    *args: Any,
+    deadline: Deadline,
+    timeout: float,  # noqa: ASYNC109 -- the per-call timeout handed to the Google client
+    counter: CallCounter | None = None,
+    max_backoff: float = 8.0,
+    **kwargs: Any,
+) -> T:
+    """Call a sync Google client method in a thread with `timeout=` and `retry=None`, retrying transient errors.
+
+    Raises the last error when the deadline leaves no room for another attempt, DeadlinePassed when the
+    deadline ends a hanging call.
+    """
+    counter = counter if counter is not None else CallCounter()
+    backoff = wait_exponential_jitter(initial=0.25, max=max_backoff, jitter=0.25)
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        hinted = retry_after_seconds(error) if error else None
+        return hinted if hinted is not None else backoff(state)
+
+    def stop(state: RetryCallState) -> bool:
+        # tenacity computes the wait first: stop when sleeping would leave no time for another call.
+        return deadline.remaining <= state.upcoming_sleep + 0.05
+
+    async for attempt in AsyncRetrying(retry=retry_if_exception(is_transient), wait=wait, stop=stop, reraise=True):
+        with attempt:
+            counter.attempts += 1
+            if attempt.retry_state.attempt_number > 1:
+                counter.retried += 1
+            remaining = deadline.remaining
+            if remaining <= 0:
+                raise DeadlinePassed(f"deadline of {deadline.seconds:g} s passed")
+            per_call = min(timeout, remaining)
+            try:
+                return await asyncio.wait_for(
+                    asyncio.to_thread(fn, *args, retry=None, timeout=per_call, **kwargs), timeout=per_call + 1.0
+                )
+            except TimeoutError:
+                # asyncio's own cap: the library did not honour its timeout (e.g. a stalled stream).
+                raise DeadlinePassed(f"no answer within {per_call:g} s") from None
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,88 @@
+"""Every check of the handoff plan: id, phase, severity, what it reads and what it waits for.
+
+The flows, `runbook plan`, the reports and Slack all take names and severities from here.
+"""
+
+from dataclasses import dataclass
+
+from runbook.results import Phase, Severity
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """What a check is, before it runs."""
+
+    id: str
+    title: str
+    phase: Phase
+    severity: Severity
+    verifies: str
+    reads: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+
+
+_SPECS = (
+    CheckSpec(
+        "vpc-connector",
+        "VPC connector",
+        Phase.infrastructure,
+        Severity.P0,
+        "The Serverless VPC Access connector is READY on the expected network, sized as the policy asks.",
+        reads=("vpcaccess: connectors.get (connectors.list on 404)",),
+    ),
+    CheckSpec(
+        "cloud-sql-instance",
+        "Cloud SQL instance",
+        Phase.infrastructure,
+        Severity.P0,
+        "The instance is RUNNABLE and activated, with a private IP on the expected network and SSL enforced.",
+        reads=("sqladmin: instances.get (instances.list on 404)",),
+    ),
+    CheckSpec(
+        "database-connectivity",
+        "Database connectivity",
+        Phase.infrastructure,
+        Severity.P0,
+        "A real connection and SELECT 1 within the profile's timeout.",
+        reads=("postgresql: connect + SELECT 1",),
+        depends_on=("cloud-sql-instance",),  # only when no host is configured
+    ),
+    CheckSpec(
+        "secrets",
+        "Secret Manager secrets",
+        Phase.infrastructure,
+        Severity.P1,
+        "Every expected secret exists and its latest version is ENABLED. Payloads are never read.",
+        reads=("secretmanager: secrets.list, secrets.versions.get(latest)",),
+    ),
+    CheckSpec(
+        "load-balancer",
+        "Load balancer",
+        Phase.infrastructure,
+        Severity.P1,
+        "Backend service timeouts are long enough for WebSockets; health checks meet the policy.",
+        reads=("compute: backendServices.get, backendServices.getHealth, healthChecks.get",),
+    ),
+    CheckSpec(
+        "service-drift",
+        "Service configuration drift",
+        Phase.infrastructure,
+        Severity.P1,
+        "Each Cloud Run service uses the configured connector, egress, Cloud SQL instances and existing secrets.",
+        reads=("run: services.get", "secretmanager: secrets.list"),
+    ),
+    CheckSpec(
+        "monitoring",
+        "Monitoring",
+        Phase.infrastructure,
+        Severity.P2,
+        "The 5xx ratio of each service over the window is under the platform's alert threshold.",
+        reads=("monitoring: timeSeries.list run.googleapis.com/request_count",),
+    ),
+)
+
+CATALOG: dict[str, CheckSpec] = {spec.id: spec for spec in _SPECS}
+
+
+def phase_checks(phase: Phase) -> list[CheckSpec]:
+    return [spec for spec in _SPECS if spec.phase == phase]

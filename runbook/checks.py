@@ -1,0 +1,190 @@
+"""Running one check: its deadline, its API calls, and turning every failure into a CheckResult.
+
+A check body fetches through `CheckContext.call` and hands what it got to a pure decision function. It may raise
+`CheckAbort` anywhere to end with a given status. Whatever happens, `run_check` returns a CheckResult: never a
+traceback as the only output, never a hang past the deadline.
+"""
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from runbook.calls import CallCounter, Deadline, DeadlinePassed, call_api, http_status, is_transient
+from runbook.catalog import CATALOG, CheckSpec
+from runbook.config import RunbookConfig
+from runbook.gcp import VIEWER_ROLES, GoogleClients
+from runbook.results import CheckResult, Status
+
+T = TypeVar("T")
+
+
+class CheckAbort(Exception):
+    """End the check now with this status (raised by bodies and by `CheckContext.call`)."""
+
+    def __init__(
+        self,
+        status: Status,
+        summary: str,
+        evidence: dict[str, Any] | None = None,
+        remediation: str = "",
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(summary)
+        self.status = status
+        self.summary = summary
+        self.evidence = evidence or {}
+        self.remediation = remediation
+        self.http_status = http_status
+
+
+def _short(error: BaseException, limit: int = 300) -> str:
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    message = " ".join(str(message).split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+class CheckContext:
+    """What a check body gets: the config, the clients, the deadline, and a safe way to call an API."""
+
+    def __init__(self, spec: CheckSpec, config: RunbookConfig, clients: GoogleClients | None) -> None:
+        self.spec = spec
+        self.config = config
+        self._clients = clients
+        self.deadline = Deadline(config.check_deadline(spec.id))
+        self.timeout = config.call_timeout(spec.id)
+        self.counter = CallCounter()
+        self.started = time.monotonic()
+
+    @property
+    def clients(self) -> GoogleClients:
+        if self._clients is None:
+            raise RuntimeError(f"check {self.spec.id} needs Google clients but none were given")
+        return self._clients
+
+    async def call(self, api: str, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Call `fn` (a Google client method) for `what` on `api`; API failures become CheckAbort."""
+        try:
+            return await call_api(
+                fn, *args, deadline=self.deadline, timeout=self.timeout, counter=self.counter, **kwargs
+            )
+        except DeadlinePassed as error:
+            raise CheckAbort(
+                Status.ERROR,
+                f"{api} gave no answer for {what}: {error} (after {self.counter.attempts} attempt(s))",
+                {"api": api, "resource": what},
+                f"Check the {api} API's status and the network path to it; rerun when it answers.",
+            ) from None
+        except Exception as error:  # every other failure is classified, never re-raised as a traceback
+            raise classify_api_error(api, what, error, self.counter.attempts, self.config.gcp.project) from None
+
+    def result(
+        self, status: Status, summary: str, evidence: dict[str, Any] | None = None, remediation: str = ""
+    ) -> CheckResult:
+        return CheckResult(
+            id=self.spec.id,
+            title=self.spec.title,
+            phase=self.spec.phase,
+            severity=self.spec.severity,
+            status=status,
+            summary=summary,
+            evidence=evidence or {},
+            remediation=remediation,
+            attempts=max(self.counter.attempts, 1),
+            duration_s=time.monotonic() - self.started,
+        )
+
+
+def classify_api_error(api: str, what: str, error: BaseException, attempts: int, project: str) -> CheckAbort:
+    """403 -> ERROR naming the role; 404 -> FAIL naming the resource; transient after retries -> ERROR."""
+    status = http_status(error)
+    detail = _short(error)
+    evidence: dict[str, Any] = {"api": api, "resource": what, "http_status": status, "error": detail}
+    if status == 403:
+        role = VIEWER_ROLES.get(api, "a viewer role")
+        return CheckAbort(
+            Status.ERROR,
+            f"permission denied reading {what} ({api}): {detail}",
+            evidence,
+            f"Grant the runbook's identity {role}: gcloud projects add-iam-policy-binding {project} "
+            f"--member=serviceAccount:RUNBOOK_SA --role={role}",
+            http_status=403,
+        )
+    if status == 404:
+        return CheckAbort(Status.FAIL, f"{what} not found ({api})", evidence, f"Create {what} or fix its name.", 404)
+    if status == 401:
+        return CheckAbort(
+            Status.ERROR,
+            f"not authenticated to {api}: {detail}",
+            evidence,
+            "Refresh credentials: gcloud auth application-default login (or check the service account key).",
+            401,
+        )
+    if is_transient(error):
+        return CheckAbort(
+            Status.ERROR,
+            f"{api} kept failing for {what} after {attempts} attempt(s): {detail}",
+            {**evidence, "attempts": attempts},
+            f"Transient {api} errors outlasted the deadline; check https://status.cloud.google.com and rerun.",
+            status,
+        )
+    if isinstance(error, ValueError | json.JSONDecodeError | TypeError | KeyError):
+        return CheckAbort(
+            Status.ERROR,
+            f"unparseable answer from {api} for {what}: {detail}",
+            {**evidence, "error_type": type(error).__name__},
+            f"The {api} API returned something the client cannot read; rerun, and report it if it persists.",
+            status,
+        )
+    return CheckAbort(
+        Status.ERROR,
+        f"{api} call for {what} failed: {type(error).__name__}: {detail}",
+        {**evidence, "error_type": type(error).__name__},
+        f"Investigate the {api} error above; rerun when resolved.",
+        status,
+    )
+
+
+def skipped(spec: CheckSpec, reason: str) -> CheckResult:
+    return CheckResult(
+        id=spec.id,
+        title=spec.title,
+        phase=spec.phase,
+        severity=spec.severity,
+        status=Status.SKIPPED,
+        summary=reason,
+        attempts=0,
+    )
+
+
+async def run_check(
+    check_id: str,
+    config: RunbookConfig,
+    clients: GoogleClients | None,
+    body: Callable[[CheckContext], Awaitable[CheckResult]],
+) -> CheckResult:
+    """Run a check body under its hard deadline; always return a CheckResult."""
+    spec = CATALOG[check_id]
+    if not config.check_enabled(check_id):
+        return skipped(spec, f"disabled in configuration ([checks.{check_id}] enabled = false)")
+    ctx = CheckContext(spec, config, clients)
+    try:
+        async with asyncio.timeout(ctx.deadline.seconds + 0.5):
+            return await body(ctx)
+    except CheckAbort as abort:
+        return ctx.result(abort.status, abort.summary, abort.evidence, abort.remediation)
+    except TimeoutError:
+        return ctx.result(
+            Status.ERROR,
+            f"deadline of {ctx.deadline.seconds:g} s passed before the check could decide",
+            {"deadline_s": ctx.deadline.seconds, "attempts": ctx.counter.attempts},
+            f"Rerun; if it persists, find what is slow or raise [checks.{check_id}] deadline_s.",
+        )
+    except Exception as error:  # a bug or an unexpected answer: reported, not a traceback
+        return ctx.result(
+            Status.ERROR,
+            f"unexpected {type(error).__name__}: {_short(error)}",
+            {"error_type": type(error).__name__},
+            "This is unexpected; rerun with --verbose and report it with the output.",
+        )

@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from runbook.calls import CallCounter, Deadline, DeadlinePassed, call_api, http_status, is_transient
@@ -18,6 +19,16 @@ from runbook.gcp import VIEWER_ROLES, GoogleClients
 from runbook.results import CheckResult, Status
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a pure decision function concludes; the check's context turns it into a CheckResult."""
+
+    status: Status
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    remediation: str = ""
 
 
 class CheckAbort(Exception):
@@ -94,6 +105,9 @@ class CheckContext:
             attempts=max(self.counter.attempts, 1),
             duration_s=time.monotonic() - self.started,
         )
+
+    def finish(self, finding: Finding) -> CheckResult:
+        return self.result(finding.status, finding.summary, finding.evidence, finding.remediation)
 
 
 def classify_api_error(api: str, what: str, error: BaseException, attempts: int, project: str) -> CheckAbort:

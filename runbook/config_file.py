@@ -80,6 +80,7 @@ def _problems(file: str, error: ValidationError) -> list[ConfigProblem]:
                 problems.append(ConfigProblem(file, key, expected, found or _describe_input(item.get("input"))))
             else:
                 expected = message.removeprefix("Input should be ").removeprefix("Value should be ")
+                expected = expected.replace("String should match pattern", "a string matching the pattern")
                 problems.append(ConfigProblem(file, key, expected, _describe_input(item.get("input"))))
     return problems
 

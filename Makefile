@@ -1,0 +1,44 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`. Both install what they need.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+SCENARIO ?= healthy
+ARGS ?=
+
+# Prefect offline and self-contained: its database lives in the project, no telemetry, patient start-up.
+export PREFECT_HOME := $(CURDIR)/.prefect
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+# Never probe the GCE metadata server for credentials on these machines.
+export NO_GCE_CHECK := true
+
+.PHONY: install postgresql test lint demo clean
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(VENV)/bin/pip install -q --disable-pip-version-check uv
+	@$(VENV)/bin/uv pip sync -q --python $(PY) requirements.lock
+	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	@touch $@
+
+install: $(VENV)/.installed
+
+# The tests and the demo start a throwaway PostgreSQL server; install Debian's when it is missing.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: install postgresql lint
+	$(PY) -m pytest -q
+
+demo: install postgresql
+	@SCENARIO='$(SCENARIO)' ARGS='$(ARGS)' PY='$(PY)' bash scripts/demo.sh
+
+clean:
+	rm -rf $(VENV) .prefect .run .pytest_cache .mypy_cache .ruff_cache

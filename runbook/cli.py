@@ -1,0 +1,161 @@
+"""The `runbook` command: run the handoff plan, validate configuration, plan, and serve the simulator.
+
+Exit codes: 0 passed (with or without warnings), 1 failed, 2 bad configuration or usage.
+"""
+
+import json
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from runbook.config_file import ConfigError, load_config
+
+app = typer.Typer(
+    name="runbook",
+    help="staging-runbook: the three-phase staging handoff plan as Prefect flows.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Validate an environment file or print its JSON Schema.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class PhaseName(StrEnum):
+    infrastructure = "infrastructure"
+    restoration = "restoration"
+    business = "business"
+
+
+EnvOption = Annotated[
+    str, typer.Option("--env", "-e", help="Environment name (environments/NAME.toml) or path to a TOML file.")
+]
+
+
+def _prefect_defaults(verbose: bool) -> None:
+    """Offline-friendly Prefect defaults; anything the operator set wins."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _print_config_error(error: ConfigError) -> None:
+    errors.print(f"[bold red]configuration is not valid[/] ({len(error.problems)} problem(s)):")
+    for problem in error.problems:
+        errors.print(f"  {problem}", markup=False, soft_wrap=True)
+
+
+@config_app.command("validate")
+def config_validate(env: EnvOption) -> None:
+    """Validate an environment file: one message per problem (file, key, expected, found); exit 2 if invalid."""
+    try:
+        config = load_config(env)
+    except ConfigError as error:
+        _print_config_error(error)
+        raise typer.Exit(EXIT_USAGE) from None
+    console.print(
+        f"[green]valid[/]: {config.name} (project {config.gcp.project}, region {config.gcp.region}, "
+        f"{len(config.services)} services, {len(config.secrets.expected)} secrets, profile {config.profile.value})"
+    )
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of an environment file (for editors)."""
+    from runbook.config import RunbookConfig
+
+    schema = RunbookConfig.model_json_schema()
+    # `timeouts` is filled from the profile, so neither it nor its fields are required in the file.
+    schema["required"] = [key for key in schema.get("required", []) if key != "timeouts"]
+    schema["$defs"]["Timeouts"].pop("required", None)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "staging-runbook environment"
+    console.out(json.dumps(schema, indent=2))
+
+
+@app.command("plan")
+def plan(env: EnvOption) -> None:
+    """Print the phases, checks, dependencies, gates and what each check reads. No network call."""
+    try:
+        config = load_config(env)
+    except ConfigError as error:
+        _print_config_error(error)
+        raise typer.Exit(EXIT_USAGE) from None
+    from runbook.plan import render_plan
+
+    console.print(render_plan(config))
+
+
+@app.command("simulate")
+def simulate(
+    scenario: Annotated[str, typer.Option(help="Scenario name; compose faults with '+'.")] = "healthy",
+    port: Annotated[int, typer.Option(help="HTTP port on 127.0.0.1 (gRPC Monitoring on port+1).")] = 8765,
+    list_scenarios: Annotated[bool, typer.Option("--list", help="List the scenarios and exit.")] = False,
+) -> None:
+    """Serve the local staging simulator on 127.0.0.1 in the foreground (Ctrl-C stops it)."""
+    from simulator.scenario import list_scenarios as known
+
+    if list_scenarios:
+        for name, description in sorted(known().items()):
+            console.print(f"[bold]{name}[/]: {description}")
+        return
+    from simulator.server import main
+
+    try:
+        main(scenario, port, port + 1)
+    except ValueError as error:
+        errors.print(f"[red]{error}[/]")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+@app.command("run")
+def run(
+    env: EnvOption,
+    phase: Annotated[
+        list[PhaseName] | None, typer.Option("--phase", "-p", help="Phase(s) to run; default: all, in order.")
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the JSON report to this file.")] = None,
+    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML (one testcase per check) to this file.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own logs.")] = False,
+) -> None:
+    """Run the handoff plan against an environment and print the component status matrix."""
+    try:
+        config = load_config(env)  # nothing touches the network before the config is valid
+    except ConfigError as error:
+        _print_config_error(error)
+        raise typer.Exit(EXIT_USAGE) from None
+    _prefect_defaults(verbose)
+    from runbook.execute import execute
+
+    phases = [p.value for p in phase] if phase else [p.value for p in PhaseName]
+    result = execute(env, config, phases, console)
+    if report:
+        from runbook.report import write_json
+
+        write_json(result, report)
+        console.print(f"JSON report: {report}")
+    if junit:
+        from runbook.report import junit_xml
+
+        junit.write_text(junit_xml(result))
+        console.print(f"JUnit XML: {junit}")
+    raise typer.Exit(EXIT_FAILED if result.verdict.value == "failed" else EXIT_PASSED)
+
+
+def main() -> None:  # pragma: no cover - console script entry for `python -m runbook.cli`
+    sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,78 @@
+"""What every phase flow does once its checks are in: gate, record, publish, tell the listeners."""
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from runbook.catalog import phase_checks
+from runbook.checks import skipped
+from runbook.report import checks_table
+from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus, Status, gate
+
+# Listeners hear about each check as it finishes (the CLI's live progress, later Slack). They must not raise.
+CheckListener = Callable[[CheckResult], None]
+_listeners: list[CheckListener] = []
+
+
+def add_check_listener(listener: CheckListener) -> Callable[[], None]:
+    """Register a listener; returns a function that removes it."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener) if listener in _listeners else None
+
+
+def check_finished(result: CheckResult) -> CheckResult:
+    for listener in list(_listeners):
+        try:
+            listener(result)
+        except Exception:  # a listener never changes or breaks the run
+            pass
+    return result
+
+
+class PhaseClock:
+    """When a phase started, in wall time for reports and monotonic time for durations."""
+
+    def __init__(self) -> None:
+        self.started_at = datetime.now(UTC)
+        self._t0 = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._t0
+
+
+def prerequisite_problem(result: CheckResult | None, check_id: str) -> str | None:
+    """Why a dependent check must be skipped, or None when its prerequisite allows it to run."""
+    if result is None:
+        return None
+    if result.status in (Status.PASS, Status.WARN):
+        return None
+    return f"skipped: prerequisite {result.id} is {result.status.value}"
+
+
+def conclude_phase(phase: Phase, results: Iterable[CheckResult], clock: PhaseClock) -> PhaseResult:
+    """Order the results as the catalog does and let the gate decide."""
+    order = {spec.id: index for index, spec in enumerate(phase_checks(phase))}
+    checks = tuple(sorted(results, key=lambda c: order.get(c.id, len(order))))
+    return PhaseResult(
+        phase=phase, status=gate(checks), checks=checks, started_at=clock.started_at, duration_s=clock.elapsed
+    )
+
+
+def skipped_phase(phase: Phase, reason: str) -> PhaseResult:
+    """A phase the gate did not let run: every check SKIPPED with the reason."""
+    checks = tuple(skipped(spec, reason) for spec in phase_checks(phase))
+    return PhaseResult(phase=phase, status=PhaseStatus.skipped, checks=checks, skip_reason=reason)
+
+
+async def publish_phase_artifact(environment: str, result: PhaseResult) -> None:
+    """A table artifact of the phase's checks (versioned by key, one key per environment and phase)."""
+    from prefect.artifacts import acreate_table_artifact
+
+    rows: list[dict[str, Any]] = checks_table([result])
+    await acreate_table_artifact(
+        key=f"{environment}-{result.phase.value}-checks",
+        table=rows,
+        description=f"{result.phase.value}: {result.status.value} ({len(rows)} checks)",
+    )

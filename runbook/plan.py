@@ -1,0 +1,70 @@
+"""`runbook plan`: the phases, checks, dependencies, gates and resources, from configuration alone."""
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from runbook.catalog import phase_checks
+from runbook.config import RunbookConfig
+from runbook.results import PHASE_TEAMS, PHASE_TITLES, Phase
+
+
+def _resources(config: RunbookConfig, check_id: str) -> str:
+    gcp = config.gcp
+    location = f"projects/{gcp.project}/locations/{gcp.region}"
+    services = ", ".join(s.name for s in config.services)
+    return {
+        "vpc-connector": f"{location}/connectors/{config.vpc_connector.name}",
+        "cloud-sql-instance": f"projects/{gcp.project}/instances/{config.cloud_sql.instance}",
+        "database-connectivity": (
+            f"{config.database.host or '(private IP of ' + config.cloud_sql.instance + ')'}:{config.database.port}"
+            f"/{config.database.name} as {config.database.user} ({config.database.mode})"
+        ),
+        "secrets": f"{len(config.secrets.expected)} secrets in projects/{gcp.project}",
+        "load-balancer": ", ".join(
+            [b.name for b in config.load_balancer.backend_services]
+            + [h.name for h in config.load_balancer.health_checks]
+        ),
+        "service-drift": services,
+        "monitoring": f"request_count of {services} over {config.monitoring.window_s} s",
+        "redeploy": f"{services} (only with --redeploy and approval)",
+        "cloud-run-ready": services,
+        "health-endpoints": ", ".join(f"{s.name}{p}" for s in config.services for p in s.health_paths),
+        "websocket-handshake": f"{(config.service('backend').url if config.service('backend') else '?')}/ws",
+        "post-restore-monitoring": f"request_count of {services} since the restoration started",
+        "golden-path": f"{config.golden_path.auth} login, /ws, {config.golden_path.mode} event sequence",
+        "performance": (
+            f"{config.performance.health_probes} x /health, {config.performance.golden_path_probes} x golden path"
+        ),
+        "stakeholder-summary": "the run's results",
+    }.get(check_id, "")
+
+
+def render_plan(config: RunbookConfig) -> Group:
+    parts: list[Table | Text] = [
+        Text(
+            f"Plan for {config.name}: project {config.gcp.project}, region {config.gcp.region}, "
+            f"profile {config.profile.value}",
+            style="bold",
+        ),
+    ]
+    for number, phase in enumerate(Phase, start=1):
+        table = Table(title=f"{number}. {PHASE_TITLES[phase]} (owner: {PHASE_TEAMS[phase]} team)", title_justify="left")
+        for column in ("check", "sev", "waits for", "reads", "resources", "deadline"):
+            table.add_column(column, overflow="fold")
+        for spec in phase_checks(phase):
+            enabled = config.check_enabled(spec.id)
+            table.add_row(
+                spec.id if enabled else f"{spec.id} (disabled)",
+                spec.severity.value,
+                ", ".join(spec.depends_on) or "-",
+                "; ".join(spec.reads) or "-",
+                _resources(config, spec.id),
+                f"{config.check_deadline(spec.id):g} s",
+            )
+        parts.append(table)
+        gate = "Gate: no P0/P1 check FAIL or ERROR; P2 problems pass with warnings."
+        if number < len(Phase):
+            gate += f" A closed gate skips phase {number + 1} and later."
+        parts.append(Text(gate, style="dim"))
+    return Group(*parts)

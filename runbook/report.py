@@ -1,0 +1,167 @@
+"""Rendering a RunReport for each audience: terminal, Prefect artifacts (markdown/table), JSON, JUnit XML."""
+
+import json
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from rich.console import Console
+from rich.table import Table
+
+from runbook.results import PHASE_TITLES, CheckResult, PhaseResult, PhaseStatus, RunReport, Status
+
+STATUS_STYLE = {
+    Status.PASS: "green",
+    Status.WARN: "yellow",
+    Status.FAIL: "bold red",
+    Status.ERROR: "bold magenta",
+    Status.SKIPPED: "dim",
+}
+STATUS_ICON = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.ERROR: "⛔", Status.SKIPPED: "⏭️"}
+PHASE_WORDS = {
+    PhaseStatus.passed: "passed",
+    PhaseStatus.passed_with_warnings: "passed with warnings",
+    PhaseStatus.failed: "FAILED",
+    PhaseStatus.skipped: "skipped",
+}
+
+
+def _performance(check: CheckResult) -> str:
+    """The timing that matters for a check: its measured latency where it has one, else its duration."""
+    for key in ("latency_ms", "p95_ms", "total_ms"):
+        value = check.evidence.get(key)
+        if isinstance(value, int | float):
+            return f"{key.removesuffix('_ms')} {value:.0f} ms"
+    return f"{check.duration_s:.2f} s"
+
+
+def _readiness(check: CheckResult) -> str:
+    return {
+        Status.PASS: "ready",
+        Status.WARN: "ready (warnings)",
+        Status.FAIL: "not ready",
+        Status.ERROR: "unknown",
+        Status.SKIPPED: "not checked",
+    }[check.status]
+
+
+def check_line(check: CheckResult) -> str:
+    """One progress line: `✅ vpc-connector PASS 0.31 s  connector staging-connector READY`."""
+    return f"{STATUS_ICON[check.status]} {check.id} {check.status.value} {check.duration_s:.2f} s  {check.summary}"
+
+
+def print_report(report: RunReport, console: Console) -> None:
+    """The component status matrix in the terminal, then the remedies of what failed."""
+    for phase in report.phases:
+        title = f"{PHASE_TITLES[phase.phase]}: {PHASE_WORDS[phase.status]}"
+        if phase.skip_reason:
+            title += f" ({phase.skip_reason})"
+        table = Table(title=title, title_justify="left", show_lines=False, expand=False)
+        for column in ("check", "sev", "status", "duration", "summary", "remediation"):
+            table.add_column(column, overflow="fold")
+        for check in phase.checks:
+            table.add_row(
+                check.id,
+                check.severity.value,
+                f"[{STATUS_STYLE[check.status]}]{check.status.value}[/]",
+                f"{check.duration_s:.2f} s",
+                check.summary,
+                check.remediation if check.problem else "",
+            )
+        console.print(table)
+    style = {"passed": "bold green", "passed_with_warnings": "bold yellow", "failed": "bold red"}[report.verdict.value]
+    console.print(
+        f"[{style}]verdict: {report.verdict.value}[/] ({report.environment}, {report.duration_s:.1f} s)",
+        highlight=False,
+    )
+
+
+def status_matrix_markdown(report: RunReport) -> str:
+    """The table people used to paste into issues: component, status, performance, readiness."""
+    lines = [
+        f"# Staging handoff: {report.environment}: {report.verdict.value}",
+        "",
+        f"Started {report.started_at:%Y-%m-%d %H:%M:%S %Z}, took {report.duration_s:.1f} s.",
+        "",
+    ]
+    for phase in report.phases:
+        lines.append(f"## {PHASE_TITLES[phase.phase]}: {PHASE_WORDS[phase.status]}")
+        if phase.skip_reason:
+            lines += ["", f"Skipped: {phase.skip_reason}"]
+        lines += ["", "| component | status | performance | readiness |", "|---|---|---|---|"]
+        for check in phase.checks:
+            status = f"{STATUS_ICON[check.status]} {check.status.value}"
+            lines.append(
+                f"| {check.title} (`{check.id}`, {check.severity.value}) | {status} | "
+                f"{_performance(check)} | {_readiness(check)} |"
+            )
+        problems = [c for c in phase.checks if c.problem]
+        if problems:
+            lines += ["", "### What to fix", ""]
+            for check in problems:
+                lines.append(f"- **{check.id}** ({check.status.value}): {_md(check.summary)}")
+                if check.remediation:
+                    lines.append(f"  - fix: `{check.remediation}`")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def checks_table(phases: list[PhaseResult] | tuple[PhaseResult, ...]) -> list[dict[str, Any]]:
+    """Rows of the table artifact: every check of every phase."""
+    return [
+        {
+            "phase": phase.phase.value,
+            "check": check.id,
+            "severity": check.severity.value,
+            "status": check.status.value,
+            "summary": check.summary,
+            "remediation": check.remediation,
+            "attempts": check.attempts,
+            "duration_s": round(check.duration_s, 3),
+        }
+        for phase in phases
+        for check in phase.checks
+    ]
+
+
+def write_json(report: RunReport, path: Path) -> None:
+    path.write_text(json.dumps(report.to_json(), indent=2, default=str) + "\n")
+
+
+def junit_xml(report: RunReport) -> str:
+    """JUnit XML for CI systems: one testsuite per phase, one testcase per check."""
+    suites = ET.Element("testsuites", name=f"staging-runbook {report.environment}")
+    for phase in report.phases:
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=phase.phase.value,
+            tests=str(len(phase.checks)),
+            failures=str(sum(c.status == Status.FAIL for c in phase.checks)),
+            errors=str(sum(c.status == Status.ERROR for c in phase.checks)),
+            skipped=str(sum(c.status == Status.SKIPPED for c in phase.checks)),
+            time=f"{phase.duration_s:.3f}",
+        )
+        for check in phase.checks:
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"{report.environment}.{phase.phase.value}",
+                name=check.id,
+                time=f"{check.duration_s:.3f}",
+            )
+            detail = f"{check.summary}\nremediation: {check.remediation}\nevidence: {json.dumps(check.evidence, default=str)}"
+            if check.status == Status.FAIL:
+                ET.SubElement(case, "failure", message=check.summary, type=check.severity.value).text = detail
+            elif check.status == Status.ERROR:
+                ET.SubElement(case, "error", message=check.summary, type=check.severity.value).text = detail
+            elif check.status == Status.SKIPPED:
+                ET.SubElement(case, "skipped", message=check.summary)
+            elif check.status == Status.WARN:
+                ET.SubElement(case, "system-out").text = f"WARN: {detail}"
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"

@@ -1,0 +1,105 @@
+"""Configuration: both environments load, profiles set timeouts, every mistake is reported with file and key."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from runbook.cli import app
+from runbook.config import RunbookConfig
+from runbook.config_file import ConfigError, load_config
+
+runner = CliRunner()
+
+
+def test_staging_and_local_environments_are_valid_and_differ_only_in_addresses_and_profile() -> None:
+    staging, local = load_config("staging"), load_config("local")
+    assert staging.gcp.endpoints.any_set is False  # real Google endpoints with ADC
+    assert local.gcp.endpoints.for_api("vpcaccess") == "http://127.0.0.1:8765"
+    assert local.gcp.endpoints.for_api("monitoring") == "127.0.0.1:8766"
+    assert staging.vpc_connector == local.vpc_connector
+    assert staging.secrets.expected == local.secrets.expected and len(staging.secrets.expected) == 22
+
+
+def test_profiles_give_the_plans_infrastructure_aware_timeouts() -> None:
+    staging, local = load_config("staging"), load_config("local")
+    assert (staging.timeouts.database_connect_s, staging.timeouts.readiness_s) == (10, 60)
+    assert (local.timeouts.database_connect_s, local.timeouts.readiness_s) == (5, 30)
+
+
+def test_timeouts_and_checks_can_be_overridden_per_check() -> None:
+    config = load_config(
+        "staging", {"timeouts": {"readiness_s": 45}, "checks": {"secrets": {"deadline_s": 7, "timeout_s": 2}}}
+    )
+    assert config.timeouts.readiness_s == 45 and config.timeouts.database_connect_s == 10
+    assert config.check_deadline("secrets") == 7 and config.call_timeout("secrets") == 2
+    assert config.check_deadline("vpc-connector") == config.timeouts.check_deadline_s
+
+
+def test_config_is_immutable() -> None:
+    config = load_config("local")
+    with pytest.raises(Exception, match="frozen"):
+        config.gcp.project = "other"  # type: ignore[misc]
+
+
+def test_every_problem_is_reported_at_once_with_key_expected_and_found() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(
+            "local",
+            {
+                "vpc_connector": {"min_instances": 1, "nmae": "typo"},
+                "gcp": {"endpoints": {"run": "localhost:1"}},
+                "checks": {"no-such-check": {"enabled": False}},
+            },
+        )
+    text = str(caught.value)
+    assert len(caught.value.problems) == 4
+    assert "vpc_connector.min_instances: expected greater than or equal to 2, found 1" in text
+    assert "vpc_connector.nmae: expected no such key" in text
+    assert "gcp.endpoints.run: expected a URL such as http://127.0.0.1:8765, found 'localhost:1'" in text
+    assert "checks: expected check ids from" in text and "no-such-check" in text
+    assert all(p.file.endswith("local.toml") for p in caught.value.problems)
+
+
+def test_secret_values_have_no_place_in_the_file() -> None:
+    with pytest.raises(ConfigError, match="database.password: expected no such key"):
+        load_config("local", {"database": {"password": "hunter2"}})
+    with pytest.raises(ConfigError, match="slack.token: expected no such key"):
+        load_config("local", {"slack": {"token": "xoxb-1"}})
+
+
+def test_cli_validate_exits_2_naming_file_and_key(tmp_path) -> None:
+    broken = tmp_path / "broken.toml"
+    source = (load_config.__globals__["PROJECT_ROOT"] / "environments" / "local.toml").read_text()
+    broken.write_text(source.replace('name = "staging-connector"', 'name = "Staging Connector!"'))
+    result = runner.invoke(app, ["config", "validate", "--env", str(broken)])
+    assert result.exit_code == 2
+    assert f"{broken}: vpc_connector.name: expected" in result.output
+    assert "'Staging Connector!'" in result.output
+
+
+def test_cli_validate_reports_toml_syntax_errors_and_unknown_environments(tmp_path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    result = runner.invoke(app, ["config", "validate", "--env", str(bad)])
+    assert result.exit_code == 2 and "(syntax): expected valid TOML" in result.output
+    result = runner.invoke(app, ["config", "validate", "--env", "prodd"])
+    assert result.exit_code == 2 and "expected one of:" in result.output and "staging" in result.output
+
+
+def test_cli_validate_accepts_a_valid_environment() -> None:
+    result = runner.invoke(app, ["config", "validate", "--env", "staging"])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output and "netra-staging" in result.output
+
+
+def test_json_schema_describes_every_field_and_does_not_require_profile_timeouts() -> None:
+    result = runner.invoke(app, ["config", "schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert "timeouts" not in schema["required"]
+    for name, definition in schema["$defs"].items():
+        for field, spec in definition.get("properties", {}).items():
+            if "$ref" not in spec and "allOf" not in spec:
+                assert spec.get("description"), f"{name}.{field} has no description"
+    assert RunbookConfig.model_fields["gcp"]

@@ -1,5 +1,6 @@
 """What every phase flow does once its checks are in: gate, record, publish, tell the listeners."""
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -23,10 +24,8 @@ def add_check_listener(listener: CheckListener) -> Callable[[], None]:
 
 def check_finished(result: CheckResult) -> CheckResult:
     for listener in list(_listeners):
-        try:
+        with contextlib.suppress(Exception):  # a listener never changes or breaks the run
             listener(result)
-        except Exception:  # a listener never changes or breaks the run
-            pass
     return result
 
 

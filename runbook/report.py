@@ -154,7 +154,8 @@ def junit_xml(report: RunReport) -> str:
                 name=check.id,
                 time=f"{check.duration_s:.3f}",
             )
-            detail = f"{check.summary}\nremediation: {check.remediation}\nevidence: {json.dumps(check.evidence, default=str)}"
+            evidence = json.dumps(check.evidence, default=str)
+            detail = f"{check.summary}\nremediation: {check.remediation}\nevidence: {evidence}"
             if check.status == Status.FAIL:
                 ET.SubElement(case, "failure", message=check.summary, type=check.severity.value).text = detail
             elif check.status == Status.ERROR:

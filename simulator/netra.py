@@ -8,7 +8,6 @@ every request, so a test may change it while the simulator runs.
 import asyncio
 import hashlib
 import hmac
-import importlib
 import json
 import time
 from typing import Any, Literal
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from simulator.google.secret_manager import SIM_E2E_BYPASS_KEY  # the payload of e2e-oauth-simulation-key-staging
 from simulator.netra_tokens import TokenIssuer
 from simulator.netra_ws import GOLDEN_PATH_EVENTS, WebSocketState, websocket_endpoint
 from simulator.requestlog import RecordedRequest, RequestLog
@@ -33,20 +33,6 @@ __all__ = [
     "netra_routes",
 ]
 
-# The Google part of the simulator owns this value (simulator/google/secret_manager.py, the payload of secret
-# e2e-oauth-simulation-key-staging); the same literal stands in while that module does not exist.
-_FALLBACK_E2E_BYPASS_KEY = "sim-e2e-bypass-key-not-a-secret"
-
-
-def _shared_bypass_key() -> str:
-    try:
-        module = importlib.import_module("simulator.google.secret_manager")
-    except ImportError:
-        return _FALLBACK_E2E_BYPASS_KEY
-    return str(getattr(module, "SIM_E2E_BYPASS_KEY", _FALLBACK_E2E_BYPASS_KEY))
-
-
-SIM_E2E_BYPASS_KEY = _shared_bypass_key()
 
 HealthStatus = Literal["ok", "degraded", "critical", "error"]
 ACCESS_TOKEN_SECONDS = 900

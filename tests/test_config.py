@@ -62,9 +62,9 @@ def test_every_problem_is_reported_at_once_with_key_expected_and_found() -> None
 
 
 def test_secret_values_have_no_place_in_the_file() -> None:
-    with pytest.raises(ConfigError, match="database.password: expected no such key"):
+    with pytest.raises(ConfigError, match=r"database\.password: expected no such key"):
         load_config("local", {"database": {"password": "hunter2"}})
-    with pytest.raises(ConfigError, match="slack.token: expected no such key"):
+    with pytest.raises(ConfigError, match=r"slack\.token: expected no such key"):
         load_config("local", {"slack": {"token": "xoxb-1"}})
 
 

@@ -100,7 +100,7 @@ async def call_api(
     deadline ends a hanging call.
     """
     counter = counter if counter is not None else CallCounter()
-    backoff = wait_exponential_jitter(initial=0.25, max=max_backoff, jitter=0.25)
+    backoff = wait_exponential_jitter(multiplier=0.25, max=max_backoff, jitter=0.25)
 
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

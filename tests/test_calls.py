@@ -1,0 +1,107 @@
+"""The call policy: transient errors retried within the deadline (Retry-After honoured), permanent ones never."""
+
+import time
+from typing import Any
+
+import pytest
+import requests
+from google.api_core import exceptions as gexc
+
+from runbook.calls import CallCounter, Deadline, DeadlinePassed, call_api, is_transient, retry_after_seconds
+from runbook.checks import CheckAbort, classify_api_error
+from runbook.results import Status
+
+
+class Flaky:
+    """A stand-in for a client method: raises the given errors in turn, then answers."""
+
+    def __init__(self, *errors: BaseException) -> None:
+        self.errors = list(errors)
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, **kwargs: Any) -> str:
+        self.calls.append(kwargs)
+        if self.errors:
+            raise self.errors.pop(0)
+        return "answer"
+
+
+class Response429:
+    headers = {"Retry-After": "0.4"}
+
+
+async def test_every_call_passes_explicit_timeout_and_no_library_retry() -> None:
+    fn = Flaky()
+    assert await call_api(fn, deadline=Deadline(5), timeout=2) == "answer"
+    assert fn.calls == [{"retry": None, "timeout": 2}]
+
+
+async def test_503_twice_then_success_is_retried_and_counted() -> None:
+    fn, counter = Flaky(gexc.ServiceUnavailable("down"), gexc.ServiceUnavailable("down")), CallCounter()
+    assert await call_api(fn, deadline=Deadline(10), timeout=1, counter=counter) == "answer"
+    assert counter.attempts == 3 and counter.retried == 2
+
+
+async def test_429_waits_for_retry_after() -> None:
+    error = gexc.TooManyRequests("slow down", response=Response429())  # type: ignore[arg-type]
+    assert retry_after_seconds(error) == 0.4
+    started = time.monotonic()
+    assert await call_api(Flaky(error), deadline=Deadline(10), timeout=1) == "answer"
+    assert time.monotonic() - started >= 0.4
+
+
+@pytest.mark.parametrize(
+    "error", [gexc.Forbidden("no"), gexc.NotFound("no"), gexc.BadRequest("no"), gexc.Unauthorized("no")]
+)
+async def test_permanent_errors_are_never_retried(error: BaseException) -> None:
+    fn, counter = Flaky(error), CallCounter()
+    with pytest.raises(type(error)):
+        await call_api(fn, deadline=Deadline(10), timeout=1, counter=counter)
+    assert counter.attempts == 1
+
+
+async def test_transient_errors_stop_at_the_deadline_with_the_last_error() -> None:
+    fn = Flaky(*[gexc.InternalServerError("boom")] * 100)
+    started = time.monotonic()
+    with pytest.raises(gexc.InternalServerError):
+        await call_api(fn, deadline=Deadline(1.5), timeout=1)
+    assert time.monotonic() - started < 2.0 and len(fn.calls) >= 2
+
+
+async def test_a_call_that_never_returns_ends_at_the_deadline() -> None:
+    def hang(**_: Any) -> None:
+        time.sleep(2)
+
+    started = time.monotonic()
+    with pytest.raises(DeadlinePassed):
+        await call_api(hang, deadline=Deadline(1), timeout=10)
+    assert time.monotonic() - started < 2.5
+
+
+def test_transient_classification_covers_rest_and_grpc_and_raw_requests_errors() -> None:
+    for error in (
+        gexc.TooManyRequests("x"),
+        gexc.ResourceExhausted("x"),
+        gexc.ServiceUnavailable("x"),
+        gexc.GatewayTimeout("x"),
+        gexc.BadGateway("x"),
+        gexc.InternalServerError("x"),
+        gexc.DeadlineExceeded("x"),
+        requests.ConnectionError("x"),
+        requests.ReadTimeout("x"),
+    ):
+        assert is_transient(error), error
+    for error in (gexc.PermissionDenied("x"), gexc.Forbidden("x"), gexc.NotFound("x"), ValueError("x")):
+        assert not is_transient(error), error
+
+
+def test_403_becomes_error_naming_the_role_and_404_a_failure_naming_the_resource() -> None:
+    forbidden = classify_api_error(
+        "vpcaccess", "connector x", gexc.Forbidden("Permission 'vpcaccess.connectors.get' denied"), 1, "p"
+    )
+    assert isinstance(forbidden, CheckAbort) and forbidden.status == Status.ERROR
+    assert "roles/vpcaccess.viewer" in forbidden.remediation and "vpcaccess.connectors.get" in forbidden.summary
+    missing = classify_api_error("run", "service s", gexc.NotFound("nope"), 1, "p")
+    assert missing.status == Status.FAIL and "service s not found" in missing.summary
+    grpc_denied = classify_api_error("monitoring", "series", gexc.PermissionDenied("denied"), 1, "p")
+    assert grpc_denied.status == Status.ERROR and "roles/monitoring.viewer" in grpc_denied.remediation

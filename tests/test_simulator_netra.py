@@ -93,6 +93,13 @@ def state(simulator: tuple[NetraState, RequestLog, str]) -> NetraState:
     return state
 
 
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    """One client for the module: building an httpx client (its TLS context) costs 0.1-0.9 s."""
+    with httpx.Client(timeout=5) as shared:
+        yield shared
+
+
 @pytest.fixture
 def log(state: NetraState, simulator: tuple[NetraState, RequestLog, str]) -> RequestLog:
     return simulator[1]
@@ -108,9 +115,9 @@ def run(coroutine: Coroutine[Any, Any, Any], timeout: float = 5) -> Any:
     return asyncio.run(asyncio.wait_for(coroutine, timeout))
 
 
-def login(url: str) -> str:
+def login(http: httpx.Client, url: str) -> str:
     user = NetraState().user
-    response = httpx.post(f"{url}{AUTH}/auth/login", json={"email": user.email, "password": user.password}, timeout=5)
+    response = http.post(f"{url}{AUTH}/auth/login", json={"email": user.email, "password": user.password})
     response.raise_for_status()
     return str(response.json()["access_token"])
 
@@ -119,8 +126,8 @@ def ws_url(url: str) -> str:
     return url.replace("http://", "ws://") + f"{BACKEND}/ws"
 
 
-async def receive_json(ws: ClientConnection, timeout: float = 2) -> dict[str, Any]:
-    message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+async def receive_json(ws: ClientConnection, within: float = 2) -> dict[str, Any]:
+    message = json.loads(await asyncio.wait_for(ws.recv(), within))
     assert isinstance(message, dict)
     return message
 
@@ -137,114 +144,116 @@ async def golden_path(
         )
         events: list[dict[str, Any]] = []
         while not events or events[-1]["type"] not in ("agent_completed", "agent_error"):
-            events.append(await receive_json(ws, timeout=wait))
+            events.append(await receive_json(ws, within=wait))
         return events
 
 
 # Health endpoints
 
 
-def test_healthy_platform_answers_every_health_endpoint(url: str, log: RequestLog) -> None:
-    with httpx.Client(base_url=url, timeout=5) as client:
-        assert client.get(f"{BACKEND}/health").json() == {"status": "ok"}
-        assert client.get(f"{BACKEND}/health/ready").json() == {"status": "ready"}
-        for path in (
-            "/health/live",
-            "/health/startup",
-            "/api/health/ready",
-            "/health/database",
-            "/health/infrastructure",
-        ):
-            response = client.get(f"{BACKEND}{path}")
-            assert response.status_code == 200, path
-            assert response.json()["status"] == "ok"
-            assert set(response.json()["diagnostics"]["database_connections"]) == {
-                "success_rate",
-                "average_connection_time",
-                "timeout_violations",
-            }
-        assert client.get(f"{BACKEND}/ws/health").status_code == 200
-        for path in ("/health", "/health/ready"):
-            assert client.get(f"{AUTH}{path}").json()["database_status"] == "connected"
-        assert client.get(f"{FRONTEND}/health").status_code == 200
-        frontend = client.get(f"{FRONTEND}/")
-        assert frontend.status_code == 200 and frontend.headers["content-type"].startswith("text/html")
-        assert client.get("/services/no-such-service/health").status_code == 404
+def test_healthy_platform_answers_every_health_endpoint(url: str, log: RequestLog, http: httpx.Client) -> None:
+    assert http.get(f"{url}{BACKEND}/health").json() == {"status": "ok"}
+    assert http.get(f"{url}{BACKEND}/health/ready").json() == {"status": "ready"}
+    for path in (
+        "/health/live",
+        "/health/startup",
+        "/api/health/ready",
+        "/health/database",
+        "/health/infrastructure",
+    ):
+        response = http.get(f"{url}{BACKEND}{path}")
+        assert response.status_code == 200, path
+        assert response.json()["status"] == "ok"
+        assert set(response.json()["diagnostics"]["database_connections"]) == {
+            "success_rate",
+            "average_connection_time",
+            "timeout_violations",
+        }
+    assert http.get(f"{url}{BACKEND}/ws/health").status_code == 200
+    for path in ("/health", "/health/ready"):
+        assert http.get(f"{url}{AUTH}{path}").json()["database_status"] == "connected"
+    assert http.get(f"{url}{FRONTEND}/health").status_code == 200
+    frontend = http.get(f"{url}{FRONTEND}/")
+    assert frontend.status_code == 200 and frontend.headers["content-type"].startswith("text/html")
+    assert http.get(f"{url}/services/no-such-service/health").status_code == 404
     assert log.count(api="netra", method="GET") == 13
 
 
-def test_health_fault_breaks_only_the_chosen_service_and_path(state: NetraState, url: str, log: RequestLog) -> None:
+def test_health_fault_breaks_only_the_chosen_service_and_path(
+    state: NetraState, url: str, log: RequestLog, http: httpx.Client
+) -> None:
     state.health_faults["auth-db"] = HealthFault(service="netra-auth-service", path="/health")
-    with httpx.Client(base_url=url, timeout=5) as client:
-        broken = client.get(f"{AUTH}/health")
-        assert broken.status_code == 503
-        assert broken.json() == {"status": "unhealthy", "reason": "Database connectivity failed"}
-        assert client.get(f"{AUTH}/health/ready").status_code == 200
-        assert client.get(f"{BACKEND}/health").status_code == 200
+    broken = http.get(f"{url}{AUTH}/health")
+    assert broken.status_code == 503
+    assert broken.json() == {"status": "unhealthy", "reason": "Database connectivity failed"}
+    assert http.get(f"{url}{AUTH}/health/ready").status_code == 200
+    assert http.get(f"{url}{BACKEND}/health").status_code == 200
     assert [e.status for e in log.entries("netra")] == [503, 200, 200]
 
 
-def test_wildcard_health_fault_by_role_breaks_readiness_with_not_ready(state: NetraState, url: str) -> None:
+def test_wildcard_health_fault_by_role_breaks_readiness_with_not_ready(
+    state: NetraState, url: str, http: httpx.Client
+) -> None:
     state.health_faults["auth-down"] = HealthFault(service="auth", path="*")
-    response = httpx.get(f"{url}{AUTH}/health/ready", timeout=5)
+    response = http.get(f"{url}{AUTH}/health/ready")
     assert response.status_code == 503 and response.json()["status"] == "not_ready"
 
 
-def test_health_latency_delays_every_health_answer(state: NetraState, url: str) -> None:
+def test_health_latency_delays_every_health_answer(state: NetraState, url: str, http: httpx.Client) -> None:
     state.health_latency_ms = 50
     started = time.monotonic()
-    assert httpx.get(f"{url}{BACKEND}/health", timeout=5).status_code == 200
+    assert http.get(f"{url}{BACKEND}/health").status_code == 200
     assert time.monotonic() - started >= 0.05
 
 
-def test_infrastructure_degraded_answers_200_and_critical_answers_503(state: NetraState, url: str) -> None:
+def test_infrastructure_degraded_answers_200_and_critical_answers_503(
+    state: NetraState, url: str, http: httpx.Client
+) -> None:
     state.infrastructure.status = "degraded"
     state.infrastructure.success_rate = 0.8
-    degraded = httpx.get(f"{url}{BACKEND}/health/infrastructure", timeout=5)
+    degraded = http.get(f"{url}{BACKEND}/health/infrastructure")
     assert degraded.status_code == 200
     assert degraded.json()["status"] == "degraded"
     assert degraded.json()["diagnostics"]["database_connections"]["success_rate"] == 0.8
     state.infrastructure.status = "critical"
-    assert httpx.get(f"{url}{BACKEND}/health/database", timeout=5).status_code == 503
+    assert http.get(f"{url}{BACKEND}/health/database").status_code == 503
 
 
 # Login
 
 
-def test_login_issues_tokens_and_rejects_bad_credentials(url: str, log: RequestLog) -> None:
+def test_login_issues_tokens_and_rejects_bad_credentials(url: str, log: RequestLog, http: httpx.Client) -> None:
     user = NetraState().user
-    good = httpx.post(f"{url}{AUTH}/auth/login", json={"email": user.email, "password": user.password}, timeout=5)
+    good = http.post(f"{url}{AUTH}/auth/login", json={"email": user.email, "password": user.password})
     assert good.status_code == 200
     assert {"access_token", "refresh_token", "user"} <= set(good.json())
     assert good.json()["user"]["email"] == user.email
-    bad = httpx.post(f"{url}{AUTH}/auth/login", json={"email": user.email, "password": "wrong"}, timeout=5)
+    bad = http.post(f"{url}{AUTH}/auth/login", json={"email": user.email, "password": "wrong"})
     assert bad.status_code == 401
     assert all(e.body["password"] == "***" for e in log.entries("netra")), "passwords must not be recorded"
 
 
-def test_e2e_test_auth_checks_the_bypass_key(state: NetraState, url: str) -> None:
+def test_e2e_test_auth_checks_the_bypass_key(state: NetraState, url: str, http: httpx.Client) -> None:
     endpoint = f"{url}{AUTH}/auth/e2e/test-auth"
     body = {"email": "someone@netrasystems.ai", "name": "Someone", "permissions": ["read"]}
-    good = httpx.post(endpoint, json=body, headers={"X-E2E-Bypass-Key": SIM_E2E_BYPASS_KEY}, timeout=5)
+    good = http.post(endpoint, json=body, headers={"X-E2E-Bypass-Key": SIM_E2E_BYPASS_KEY})
     assert good.status_code == 200
     assert good.json()["token_type"] == "Bearer" and good.json()["expires_in"] == 900
-    assert httpx.post(endpoint, json=body, headers={"X-E2E-Bypass-Key": "wrong"}, timeout=5).status_code == 401
-    assert httpx.post(endpoint, json=body, timeout=5).status_code == 401
+    assert http.post(endpoint, json=body, headers={"X-E2E-Bypass-Key": "wrong"}).status_code == 401
+    assert http.post(endpoint, json=body).status_code == 401
     state.e2e_bypass_configured = False
-    assert (
-        httpx.post(endpoint, json=body, headers={"X-E2E-Bypass-Key": SIM_E2E_BYPASS_KEY}, timeout=5).status_code == 503
-    )
+    assert http.post(endpoint, json=body, headers={"X-E2E-Bypass-Key": SIM_E2E_BYPASS_KEY}).status_code == 503
 
 
 # The WebSocket golden path
 
 
 def test_golden_path_sends_all_five_events_in_order_with_default_timing(
-    state: NetraState, url: str, log: RequestLog
+    state: NetraState, url: str, log: RequestLog, http: httpx.Client
 ) -> None:
     state.websocket = WebSocketState()
     started = time.monotonic()
-    events = run(golden_path(url, login(url)))
+    events = run(golden_path(url, login(http, url)))
     assert 0.4 <= time.monotonic() - started < 2
     assert [e["type"] for e in events] == [
         "agent_started",
@@ -261,16 +270,16 @@ def test_golden_path_sends_all_five_events_in_order_with_default_timing(
     assert log.entries("netra")[-1].body["type"] == "user_message"
 
 
-def test_legacy_chat_message_and_e2e_token_are_accepted(url: str) -> None:
-    response = httpx.post(
+def test_legacy_chat_message_and_e2e_token_are_accepted(url: str, http: httpx.Client) -> None:
+    response = http.post(
         f"{url}{AUTH}/auth/e2e/test-auth", json={}, headers={"X-E2E-Bypass-Key": SIM_E2E_BYPASS_KEY}, timeout=5
     )
     events = run(golden_path(url, response.json()["access_token"], message_type="chat_message"))
     assert events[-1]["type"] == "agent_completed"
 
 
-def test_token_in_jwt_subprotocol_is_accepted_and_selected(url: str) -> None:
-    token = login(url)
+def test_token_in_jwt_subprotocol_is_accepted_and_selected(url: str, http: httpx.Client) -> None:
+    token = login(http, url)
 
     async def handshake() -> tuple[str | None, dict[str, Any]]:
         async with connect(ws_url(url), subprotocols=[f"jwt.{token}"], open_timeout=2) as ws:  # type: ignore[list-item]
@@ -302,58 +311,60 @@ def test_token_not_issued_by_the_simulator_fails_auth_with_1008(url: str) -> Non
     expect_auth_failed(url, {})
 
 
-def test_ws_auth_rejected_fault_refuses_even_a_valid_token(state: NetraState, url: str, log: RequestLog) -> None:
+def test_ws_auth_rejected_fault_refuses_even_a_valid_token(
+    state: NetraState, url: str, log: RequestLog, http: httpx.Client
+) -> None:
     state.websocket.auth_rejected = True
-    expect_auth_failed(url, {"Authorization": f"Bearer {login(url)}"})
+    expect_auth_failed(url, {"Authorization": f"Bearer {login(http, url)}"})
     assert log.entries("netra")[-1].status == 1008
 
 
-def test_missing_event_fault_drops_that_event_only(state: NetraState, url: str) -> None:
+def test_missing_event_fault_drops_that_event_only(state: NetraState, url: str, http: httpx.Client) -> None:
     state.websocket.omit_events = ["tool_completed"]
-    types = [e["type"] for e in run(golden_path(url, login(url)))]
+    types = [e["type"] for e in run(golden_path(url, login(http, url)))]
     assert "tool_completed" not in types
     assert types[-1] == "agent_completed" and len(types) == 4
 
 
-def test_agent_error_fault_ends_the_run_with_agent_error(state: NetraState, url: str) -> None:
+def test_agent_error_fault_ends_the_run_with_agent_error(state: NetraState, url: str, http: httpx.Client) -> None:
     state.websocket.outcome = "error"
-    events = run(golden_path(url, login(url)))
+    events = run(golden_path(url, login(http, url)))
     assert [e["type"] for e in events] == ["agent_started", "agent_thinking", "tool_executing", "agent_error"]
     assert events[-1]["data"]["error"]
 
 
-def test_empty_result_fault_completes_with_empty_text(state: NetraState, url: str) -> None:
+def test_empty_result_fault_completes_with_empty_text(state: NetraState, url: str, http: httpx.Client) -> None:
     state.websocket.result_text = ""
-    assert run(golden_path(url, login(url)))[-1]["data"]["result"] == ""
+    assert run(golden_path(url, login(http, url)))[-1]["data"]["result"] == ""
 
 
-def test_event_spacing_is_configurable(state: NetraState, url: str) -> None:
+def test_event_spacing_is_configurable(state: NetraState, url: str, http: httpx.Client) -> None:
     state.websocket.first_event_delay_seconds = 0.0
     state.websocket.event_interval_seconds = 0.15
     started = time.monotonic()
-    run(golden_path(url, login(url)))
+    run(golden_path(url, login(http, url)))
     assert 0.6 <= time.monotonic() - started < 3
 
 
-def test_slow_agent_trips_a_client_deadline_and_the_server_still_stops_promptly() -> None:
+def test_slow_agent_trips_a_client_deadline_and_the_server_still_stops_promptly(http: httpx.Client) -> None:
     state = NetraState(websocket=WebSocketState(event_interval_seconds=30))
     with serve(state, RequestLog()) as url:
         with pytest.raises(TimeoutError):
-            run(golden_path(url, login(url), wait=0.3))
+            run(golden_path(url, login(http, url), wait=0.3))
         stopping = time.monotonic()
     # leaving `serve` stopped the server: the 30 s agent run was cancelled, not awaited
     assert time.monotonic() - stopping < 3
 
 
-def test_silent_fault_greets_then_says_nothing(state: NetraState, url: str) -> None:
+def test_silent_fault_greets_then_says_nothing(state: NetraState, url: str, http: httpx.Client) -> None:
     state.websocket.silent = True
     with pytest.raises(TimeoutError):
-        run(golden_path(url, login(url), wait=0.3))
+        run(golden_path(url, login(http, url), wait=0.3))
 
 
-def test_malformed_fault_sends_a_non_json_frame(state: NetraState, url: str) -> None:
+def test_malformed_fault_sends_a_non_json_frame(state: NetraState, url: str, http: httpx.Client) -> None:
     state.websocket.malformed_event = "agent_started"
-    token = login(url)
+    token = login(http, url)
 
     async def first_event_frame() -> str:
         async with connect(ws_url(url), additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=2) as ws:
@@ -366,8 +377,8 @@ def test_malformed_fault_sends_a_non_json_frame(state: NetraState, url: str) -> 
         json.loads(frame)
 
 
-def test_unknown_message_type_gets_an_error_and_the_connection_stays_open(url: str) -> None:
-    token = login(url)
+def test_unknown_message_type_gets_an_error_and_the_connection_stays_open(url: str, http: httpx.Client) -> None:
+    token = login(http, url)
 
     async def exchange() -> tuple[dict[str, Any], dict[str, Any]]:
         async with connect(ws_url(url), additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=2) as ws:

@@ -402,3 +402,14 @@ def test_netra_scenario_file_is_valid_and_differs_from_healthy(name: str) -> Non
     assert document["description"]
     assert set(document) <= {"description", "netra"}
     assert NetraState.model_validate(document["netra"]) != NetraState()
+
+
+def test_netra_and_slack_scenarios_compose_on_healthy() -> None:
+    from simulator.scenario import load_scenario
+    from simulator.slack import SlackState
+
+    composed = load_scenario("health-503+infra-degraded+golden-path-missing-event+slack-rate-limited")
+    netra = NetraState.model_validate(composed.netra)
+    assert set(netra.health_faults) == {"auth-database-down", "auth-not-ready"}
+    assert netra.infrastructure.status == "degraded" and netra.websocket.omit_events == ["tool_completed"]
+    assert SlackState.model_validate(composed.slack).rate_limited_calls == 3

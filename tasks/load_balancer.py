@@ -272,40 +272,49 @@ async def _names(ctx: CheckContext, what: str, fn: Any) -> list[str]:
 async def read_load_balancer(ctx: CheckContext) -> LoadBalancerState:
     """Every configured backend service and health check, then getHealth of each backend group, concurrently."""
     config, project = ctx.config.load_balancer, ctx.config.gcp.project
-    backend_services, health_checks = ctx.clients.backend_services, ctx.clients.health_checks
-    async with asyncio.TaskGroup() as group:
-        services = {
-            p.name: group.create_task(
-                _optional(
-                    ctx, f"backend service {p.name}", backend_services.get, project=project, backend_service=p.name
+    # Build the clients off the event loop: their first use imports compute_v1 (about 2 s).
+    backend_services, health_checks = await asyncio.to_thread(
+        lambda: (ctx.clients.backend_services, ctx.clients.health_checks)
+    )
+    try:
+        async with asyncio.TaskGroup() as group:
+            services = {
+                p.name: group.create_task(
+                    _optional(
+                        ctx, f"backend service {p.name}", backend_services.get, project=project, backend_service=p.name
+                    )
                 )
-            )
-            for p in config.backend_services
-        }
-        checks = {
-            p.name: group.create_task(
-                _optional(ctx, f"health check {p.name}", health_checks.get, project=project, health_check=p.name)
-            )
-            for p in config.health_checks
-        }
+                for p in config.backend_services
+            }
+            checks = {
+                p.name: group.create_task(
+                    _optional(ctx, f"health check {p.name}", health_checks.get, project=project, health_check=p.name)
+                )
+                for p in config.health_checks
+            }
+    except ExceptionGroup as errors:  # one failed read ends the check: report it, not the group
+        raise errors.exceptions[0] from None
     found_services = {name: job.result() for name, job in services.items()}
     found_checks = {name: job.result() for name, job in checks.items()}
-    async with asyncio.TaskGroup() as group:
-        health_jobs = {
-            (name, backend.group): group.create_task(
-                ctx.call(
-                    "compute",
-                    f"health of {short_name(backend.group)} in backend service {name}",
-                    backend_services.get_health,
-                    project=project,
-                    backend_service=name,
-                    resource_group_reference_resource={"group": backend.group},
+    try:
+        async with asyncio.TaskGroup() as group:
+            health_jobs = {
+                (name, backend.group): group.create_task(
+                    ctx.call(
+                        "compute",
+                        f"health of {short_name(backend.group)} in backend service {name}",
+                        backend_services.get_health,
+                        project=project,
+                        backend_service=name,
+                        resource_group_reference_resource={"group": backend.group},
+                    )
                 )
-            )
-            for name, service in found_services.items()
-            if service is not None
-            for backend in service.backends
-        }
+                for name, service in found_services.items()
+                if service is not None
+                for backend in service.backends
+            }
+    except ExceptionGroup as errors:  # one failed read ends the check: report it, not the group
+        raise errors.exceptions[0] from None
     group_health: dict[str, dict[str, Any]] = {}
     for (name, link), job in health_jobs.items():
         group_health.setdefault(name, {})[link] = job.result()

@@ -35,10 +35,10 @@ def short_name(name: str) -> str:
     return name.rstrip("/").rsplit("/", 1)[-1]
 
 
-def listed(names: Iterable[str], shown: int = SHOWN) -> str:
+def listed(names: Iterable[str], shown: int = SHOWN, separator: str = ", ") -> str:
     """`a, b, c +2 more`: a list short enough for a one-line summary."""
     items = list(names)
-    head = ", ".join(items[:shown])
+    head = separator.join(items[:shown])
     return head + (f" +{len(items) - shown} more" if len(items) > shown else "")
 
 
@@ -208,8 +208,11 @@ async def latest_versions(ctx: CheckContext, secrets: Sequence[str]) -> dict[str
                     return None
                 raise
 
-    async with asyncio.TaskGroup() as group:
-        pending = {secret: group.create_task(one(secret)) for secret in secrets}
+    try:
+        async with asyncio.TaskGroup() as group:
+            pending = {secret: group.create_task(one(secret)) for secret in secrets}
+    except ExceptionGroup as errors:  # one failed read ends the check: report it, not the group
+        raise errors.exceptions[0] from None
     return {secret: job.result() for secret, job in pending.items()}
 
 
@@ -218,6 +221,8 @@ async def latest_versions(ctx: CheckContext, secrets: Sequence[str]) -> dict[str
 
 async def _check_secrets(ctx: CheckContext, inventory: SecretInventory | None) -> CheckResult:
     expected = ctx.config.secrets.expected
+    # Build the client off the event loop: its first use imports the library (seconds, not milliseconds).
+    await asyncio.to_thread(lambda: ctx.clients.secretmanager)
     existing = await inventory.secret_ids(ctx) if inventory else await list_secret_ids(ctx)
     latest = await latest_versions(ctx, [s for s in expected if s in existing])
     return ctx.finish(decide_secrets(expected, existing, latest, ctx.config.gcp.project))

@@ -40,10 +40,19 @@ class GoogleFrontDoor:
         query = scope.get("query_string", b"").decode("latin-1")
         body = await _read_body(receive)
         status = {"code": 0}
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                entry = RecordedRequest(api, method, path, query, _jsonish(body), status["code"])
+                self._log.record(entry)
 
         async def send_and_capture(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                record()  # before the answer leaves, so a client that got it also finds it in the log
             await send(message)
 
         try:
@@ -65,9 +74,7 @@ class GoogleFrontDoor:
             else:
                 await self.app(scope, _replay(body, receive), send_and_capture)
         finally:
-            self._log.record(
-                RecordedRequest(api=api, method=method, path=path, query=query, body=_jsonish(body), status=status["code"])
-            )
+            record()
 
     async def _wait(self, seconds: float, receive: Receive) -> bool:
         """Wait up to `seconds`, ending early when the server stops. True when the client disconnected."""

@@ -1,0 +1,305 @@
+"""`health-endpoints`: the pure decisions per endpoint and per check, the retrying request, and the real check
+against the simulator (healthy, health-503, infra-degraded, a hanging endpoint, an unreachable service)."""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from runbook.calls import CallCounter, Deadline
+from runbook.config import RunbookConfig
+from runbook.results import Status
+from simulator.netra import HealthFault
+from simulator.server import Simulator
+from tasks.http_health import (
+    EndpointAnswer,
+    decide_endpoint,
+    decide_health,
+    health_endpoints,
+    probe_timeout,
+    probed_paths,
+    send_with_retries,
+)
+from tests.support import config_for
+
+pytestmark = pytest.mark.timeout(60)
+
+BACKEND, AUTH, FRONTEND = "netra-backend-staging", "netra-auth-service", "netra-frontend-staging"
+DIAGNOSTICS = {"database_connections": {"success_rate": 0.82, "average_connection_time": 4.7, "timeout_violations": 6}}
+
+
+def backend(path: str, code: int = 200, body: Any = None, **kwargs: Any) -> EndpointAnswer:
+    return EndpointAnswer(BACKEND, "backend", path, code, 12.5, body, **kwargs)
+
+
+def auth(path: str, code: int = 200, body: Any = None, **kwargs: Any) -> EndpointAnswer:
+    return EndpointAnswer(AUTH, "auth", path, code, 20.0, body, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def healthy_sim() -> Iterator[Simulator]:
+    with Simulator("healthy") as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def config(healthy_sim: Simulator) -> RunbookConfig:
+    return config_for(healthy_sim)
+
+
+# --- decide_endpoint -------------------------------------------------------------------------------------------
+
+
+def test_backend_health_ok_passes_with_status_and_latency_in_evidence() -> None:
+    verdict = decide_endpoint(backend("/health", 200, {"status": "ok"}))
+    assert verdict.status == Status.PASS
+    assert verdict.evidence == {"http_status": 200, "latency_ms": 12.5, "status": "ok"}
+
+
+def test_health_answering_200_with_an_unhealthy_status_fails_saying_expected_and_found() -> None:
+    verdict = decide_endpoint(backend("/health", 200, {"status": "unhealthy"}))
+    assert verdict.status == Status.FAIL
+    assert "expected 200 with status ok, found HTTP 200, status 'unhealthy'" in verdict.problem
+
+
+def test_health_503_fails_with_the_reason_the_service_gave() -> None:
+    verdict = decide_endpoint(backend("/health", 503, {"status": "unhealthy", "reason": "Service unavailable"}))
+    assert verdict.status == Status.FAIL
+    assert "HTTP 503" in verdict.problem and "Service unavailable" in verdict.problem
+
+
+def test_non_json_body_fails_quoting_what_was_found() -> None:
+    verdict = decide_endpoint(backend("/health", 200, None, text="<html>Service Unavailable</html>"))
+    assert verdict.status == Status.FAIL
+    assert "expected a JSON object" in verdict.problem and "<html>Service Unavailable" in verdict.problem
+
+
+def test_json_that_is_not_an_object_fails() -> None:
+    verdict = decide_endpoint(backend("/health", 200, ["ok"]))
+    assert verdict.status == Status.FAIL
+    assert '["ok"]' in verdict.problem
+
+
+def test_no_answer_is_an_error_not_a_failure() -> None:
+    answer = EndpointAnswer(BACKEND, "backend", "/health", error="no answer within 5 s", attempts=3)
+    verdict = decide_endpoint(answer)
+    assert verdict.status == Status.ERROR
+    assert "no answer within 5 s" in verdict.problem
+    assert verdict.evidence["attempts"] == 3
+
+
+def test_backend_readiness_needs_status_ready() -> None:
+    assert decide_endpoint(backend("/health/ready", 200, {"status": "ready"})).status == Status.PASS
+    verdict = decide_endpoint(backend("/health/ready", 503, {"status": "not_ready"}))
+    assert verdict.status == Status.FAIL
+    assert "expected 200 with status ready" in verdict.problem
+
+
+def test_auth_readiness_needs_the_database_connected() -> None:
+    ok = decide_endpoint(auth("/health/ready", 200, {"status": "ready", "database_status": "connected"}))
+    assert ok.status == Status.PASS and ok.evidence["database_status"] == "connected"
+    verdict = decide_endpoint(auth("/health/ready", 200, {"status": "ready", "database_status": "disconnected"}))
+    assert verdict.status == Status.FAIL
+    assert "database_status connected" in verdict.problem and "'disconnected'" in verdict.problem
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        (200, "ok", Status.PASS),
+        (200, "degraded", Status.WARN),
+        (503, "critical", Status.FAIL),
+        (503, "error", Status.FAIL),
+        (200, "sideways", Status.FAIL),
+    ],
+)
+def test_infrastructure_status_maps_to_pass_warn_fail(code: int, status: str, expected: Status) -> None:
+    verdict = decide_endpoint(backend("/health/infrastructure", code, {"status": status, "diagnostics": DIAGNOSTICS}))
+    assert verdict.status == expected
+    assert verdict.evidence["diagnostics"] == DIAGNOSTICS
+
+
+def test_degraded_infrastructure_names_the_connection_diagnostics() -> None:
+    verdict = decide_endpoint(
+        backend("/health/infrastructure", 200, {"status": "degraded", "diagnostics": DIAGNOSTICS})
+    )
+    assert "infrastructure degraded" in verdict.problem
+    assert "success_rate 0.82" in verdict.problem and "timeout_violations 6" in verdict.problem
+
+
+# --- decide_health ---------------------------------------------------------------------------------------------
+
+
+def test_all_healthy_passes_with_one_evidence_entry_per_endpoint(config: RunbookConfig) -> None:
+    answers = [
+        backend("/health", 200, {"status": "ok"}),
+        auth("/health/ready", 200, {"status": "ready", "database_status": "connected"}),
+    ]
+    finding = decide_health(answers, config)
+    assert finding.status == Status.PASS
+    assert set(finding.evidence) == {f"{BACKEND}/health", f"{AUTH}/health/ready"}
+    assert finding.remediation == ""
+
+
+def test_worst_status_wins_and_every_problem_is_listed(config: RunbookConfig) -> None:
+    answers = [
+        backend("/health", 200, {"status": "ok"}),
+        backend("/health/infrastructure", 200, {"status": "degraded", "diagnostics": DIAGNOSTICS}),
+        auth("/health/ready", 503, {"status": "not_ready", "database_status": "disconnected"}),
+    ]
+    finding = decide_health(answers, config)
+    assert finding.status == Status.FAIL
+    assert finding.summary.startswith("2 of 3 health endpoints unhealthy")
+    assert "infrastructure degraded" in finding.summary and f"{AUTH} /health/ready" in finding.summary
+
+
+def test_remediation_reads_the_failing_services_logs_and_checks_cloud_sql(config: RunbookConfig) -> None:
+    answers = [auth("/health/ready", 503, {"status": "not_ready", "database_status": "disconnected"})]
+    remediation = decide_health(answers, config).remediation
+    assert (
+        f"gcloud run services logs read {AUTH} --region us-central1 --project netra-staging --limit 50" in remediation
+    )
+    assert "gcloud sql instances describe netra-staging-db" in remediation
+    assert "vpc-access connectors describe staging-connector" in remediation
+
+
+def test_error_without_failures_is_an_error(config: RunbookConfig) -> None:
+    answers = [backend("/health", 200, {"status": "ok"}), EndpointAnswer(AUTH, "auth", "/health/ready", error="x")]
+    assert decide_health(answers, config).status == Status.ERROR
+
+
+def test_nothing_to_probe_is_an_error(config: RunbookConfig) -> None:
+    assert decide_health([], config).status == Status.ERROR
+
+
+def test_readiness_and_infrastructure_probes_get_the_readiness_timeout(config: RunbookConfig) -> None:
+    assert probe_timeout("/health", config) == config.timeouts.health_s
+    assert probe_timeout("/health/ready", config) == config.timeouts.readiness_s
+    assert probe_timeout("/health/infrastructure", config) == config.timeouts.readiness_s
+
+
+def test_auth_readiness_is_probed_even_when_not_configured(config: RunbookConfig) -> None:
+    auth_service = config.service("auth")
+    assert auth_service is not None
+    assert probed_paths(auth_service.model_copy(update={"health_paths": ("/health",)})) == ("/health", "/health/ready")
+
+
+# --- send_with_retries -----------------------------------------------------------------------------------------
+
+
+def mock_client(handler: Callable[[httpx.Request], httpx.Response]) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+async def test_503_then_200_is_retried_and_counted() -> None:
+    codes = iter([503, 200])
+    counter = CallCounter()
+    async with mock_client(lambda request: httpx.Response(next(codes), json={"status": "ok"})) as client:
+        response = await send_with_retries(
+            client, "GET", "http://svc/health", timeout_s=1, deadline=Deadline(10), counter=counter
+        )
+    assert response.status_code == 200
+    assert (counter.attempts, counter.retried) == (2, 1)
+
+
+async def test_4xx_is_never_retried() -> None:
+    counter = CallCounter()
+    async with mock_client(lambda request: httpx.Response(404, json={"detail": "Not Found"})) as client:
+        response = await send_with_retries(
+            client, "GET", "http://svc/health", timeout_s=1, deadline=Deadline(10), counter=counter
+        )
+    assert response.status_code == 404 and counter.attempts == 1
+
+
+async def test_persistent_503_is_returned_after_the_last_attempt() -> None:
+    counter = CallCounter()
+    async with mock_client(lambda request: httpx.Response(503, json={"status": "unhealthy"})) as client:
+        response = await send_with_retries(
+            client, "GET", "http://svc/health", timeout_s=1, deadline=Deadline(10), counter=counter
+        )
+    assert response.status_code == 503 and counter.attempts == 3
+
+
+async def test_connection_errors_are_retried_then_raised() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    counter = CallCounter()
+    async with mock_client(refuse) as client:
+        with pytest.raises(httpx.ConnectError):
+            await send_with_retries(
+                client, "GET", "http://svc/health", timeout_s=1, deadline=Deadline(10), counter=counter
+            )
+    assert counter.attempts == 3
+
+
+async def test_no_retry_when_the_deadline_leaves_no_room() -> None:
+    counter = CallCounter()
+    async with mock_client(lambda request: httpx.Response(503)) as client:
+        response = await send_with_retries(
+            client, "GET", "http://svc/health", timeout_s=1, deadline=Deadline(0.2), counter=counter
+        )
+    assert response.status_code == 503 and counter.attempts == 1
+
+
+# --- against the simulator -------------------------------------------------------------------------------------
+
+
+async def test_healthy_platform_passes_with_status_code_latency_and_status_of_every_endpoint(
+    config: RunbookConfig,
+) -> None:
+    result = await health_endpoints.fn(config, None)
+    assert result.status == Status.PASS, result.summary
+    assert set(result.evidence) == {
+        f"{BACKEND}/health",
+        f"{BACKEND}/health/ready",
+        f"{BACKEND}/health/infrastructure",
+        f"{AUTH}/health",
+        f"{AUTH}/health/ready",
+        f"{FRONTEND}/health",
+    }
+    for entry in result.evidence.values():
+        assert entry["http_status"] == 200 and entry["latency_ms"] >= 0 and entry["status"]
+    assert result.evidence[f"{AUTH}/health/ready"]["database_status"] == "connected"
+
+
+async def test_auth_database_down_fails_naming_readiness_and_the_database() -> None:
+    with Simulator("health-503") as sim:
+        result = await health_endpoints.fn(config_for(sim), None)
+    assert result.status == Status.FAIL
+    assert f"{AUTH} /health/ready" in result.summary and "'disconnected'" in result.summary
+    assert result.evidence[f"{AUTH}/health/ready"]["http_status"] == 503
+    assert result.attempts > 6  # the 503s were retried
+    assert f"gcloud run services logs read {AUTH}" in result.remediation
+    assert "gcloud sql instances describe" in result.remediation
+
+
+async def test_degraded_infrastructure_warns_with_the_diagnostics_in_evidence() -> None:
+    with Simulator("infra-degraded") as sim:
+        result = await health_endpoints.fn(config_for(sim), None)
+    assert result.status == Status.WARN
+    assert "infrastructure degraded" in result.summary
+    diagnostics = result.evidence[f"{BACKEND}/health/infrastructure"]["diagnostics"]
+    assert diagnostics["database_connections"]["timeout_violations"] == 6
+
+
+async def test_a_hanging_endpoint_is_an_error_within_its_timeout() -> None:
+    with Simulator("healthy") as sim:
+        sim.netra_state.health_faults["hang"] = HealthFault(service="frontend", path="/health", delay_seconds=30)
+        config = config_for(sim, {"timeouts": {"health_s": 0.3}, "checks": {"health-endpoints": {"deadline_s": 3}}})
+        result = await health_endpoints.fn(config, None)
+    assert result.status == Status.ERROR
+    assert f"{FRONTEND} /health: no answer within 0.3 s" in result.summary
+    assert result.duration_s < 3.5
+
+
+async def test_an_unreachable_service_is_an_error_naming_the_connection_failure(config: RunbookConfig) -> None:
+    services = [
+        s.model_copy(update={"url": "http://127.0.0.1:9/services/x"}) if s.role == "frontend" else s
+        for s in config.services
+    ]
+    broken = config.model_copy(update={"services": tuple(services)})
+    result = await health_endpoints.fn(broken, None)
+    assert result.status == Status.ERROR
+    assert f"{FRONTEND} /health: connection failed" in result.summary

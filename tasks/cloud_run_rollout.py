@@ -1,0 +1,634 @@
+"""Cloud Run rollout: are the services' latest revisions ready and serving, and the approved redeploy.
+
+Check `cloud-run-ready` (P0): per configured service, the Ready terminal condition succeeded, the latest created
+revision is the latest ready one, traffic goes where configured (100 % to the latest revision by default) and a URL is
+assigned. A service still reconciling is re-read until the check's deadline. The services are read concurrently.
+
+Action `redeploy` (P0, only when the flow asks for it after approval): rolls a new revision of each service by
+stamping the revision template with `runbook.netra/redeployed-at`, waits for the long-running operation and verifies
+that the new revision is ready. An update whose answer was lost is never resent blindly: the service is re-read and
+the stamp tells whether the update was applied (the read etag also makes a late duplicate fail in the real API).
+"""
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from runbook.calls import http_status, is_transient
+from runbook.checks import CheckAbort, CheckContext, Finding, run_check
+from runbook.config import RunbookConfig, ServiceConfig
+from runbook.gcp import GoogleClients
+from runbook.results import CheckResult, Status
+
+READY_ID = "cloud-run-ready"
+REDEPLOY_ID = "redeploy"
+REDEPLOY_ANNOTATION = "runbook.netra/redeployed-at"
+SUCCEEDED = "CONDITION_SUCCEEDED"
+SETTLING = frozenset({"CONDITION_RECONCILING", "CONDITION_PENDING"})
+LATEST = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
+REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
+POLL_FIRST_S = 0.25
+POLL_MAX_S = 5.0
+POLL_CALL_RESERVE_S = 1.0  # kept free after the last sleep for the last GET
+PATCH_MAX_SENDS = 3
+DEPLOY_ROLE = "roles/run.developer"
+_RANK = {Status.FAIL: 4, Status.ERROR: 3, Status.WARN: 2, Status.PASS: 1, Status.SKIPPED: 0}
+
+
+def _short(name: str) -> str:
+    return name.rstrip("/").rsplit("/", 1)[-1] if name else ""
+
+
+def _gcloud(command: str, region: str, project: str) -> str:
+    return f"gcloud run {command} --region {region} --project {project}"
+
+
+def ready_state(service: Any) -> str:
+    """The service's Ready terminal condition state (`CONDITION_SUCCEEDED`, ...; `STATE_UNSPECIFIED` when absent)."""
+    return str(service.terminal_condition.state.name)
+
+
+def is_settling(service: Any) -> bool:
+    """A rollout in progress (reconciling, or Ready still pending): worth re-reading before deciding."""
+    return bool(service.reconciling) or ready_state(service) in SETTLING
+
+
+def _revision_ready(revision: Any) -> Any | None:
+    return next((c for c in revision.conditions if c.type_ == "Ready"), None)
+
+
+def revision_is_ready(revision: Any | None) -> bool:
+    """True when the revision's Ready condition succeeded."""
+    condition = _revision_ready(revision) if revision is not None else None
+    return condition is not None and condition.state.name == SUCCEEDED
+
+
+def revision_failure(revision: Any) -> str:
+    """Why a revision is not ready, from its Ready condition: `HEALTH_CHECK_CONTAINER_ERROR: message`."""
+    condition = _revision_ready(revision)
+    if condition is None:
+        return "no Ready condition reported"
+    reason = condition.revision_reason.name if condition.revision_reason else ""
+    if not reason and condition.reason:
+        reason = condition.reason.name
+    text = " ".join(f"{reason}: {condition.message}".split()) if condition.message else reason
+    return text or str(condition.state.name)
+
+
+def traffic_split(targets: Sequence[Any]) -> list[str]:
+    """Traffic targets (or statuses) as `LATEST 100%` / `REVISION-NAME 100%`."""
+    split = []
+    for target in targets:
+        kind = target.type_.name
+        where = "LATEST" if kind == LATEST else target.revision or kind
+        split.append(f"{where} {target.percent}%")
+    return split
+
+
+def traffic_problem(service: Any) -> str | None:
+    """Why not 100 % of the traffic reaches the latest ready revision (spec and status both), or None."""
+    latest = _short(service.latest_ready_revision)
+
+    def to_latest(target: Any) -> bool:
+        kind = target.type_.name
+        return kind == LATEST or (kind == REVISION and bool(latest) and target.revision == latest)
+
+    for label, targets in (("traffic", service.traffic), ("traffic status", service.traffic_statuses)):
+        if not targets:
+            continue
+        share = sum(t.percent for t in targets if to_latest(t))
+        if share >= 100:
+            continue
+        elsewhere = [f"{t.percent} % pinned to revision {t.revision}" for t in targets if t.percent and t.revision]
+        detail = ", ".join(elsewhere) or ", ".join(traffic_split(targets))
+        return f"{label}: {share} % to the latest ready revision {latest or '(none)'}; {detail}"
+    if not service.traffic:
+        return "no traffic targets"
+    return None
+
+
+def service_evidence(service: Any) -> dict[str, Any]:
+    """What a person wants to see of a service: revisions, traffic split, URL, condition."""
+    return {
+        "latest_created_revision": _short(service.latest_created_revision) or None,
+        "latest_ready_revision": _short(service.latest_ready_revision) or None,
+        "traffic": traffic_split(service.traffic),
+        "traffic_statuses": traffic_split(service.traffic_statuses),
+        "uri": service.uri or None,
+        "ready": ready_state(service),
+        "generation": int(service.generation),
+        "observed_generation": int(service.observed_generation),
+    }
+
+
+def decide_service_ready(
+    service: Any,
+    expected: ServiceConfig,
+    region: str,
+    project: str,
+    revision: Any | None = None,
+    waited_s: float = 0.0,
+) -> Finding:
+    """Decide `cloud-run-ready` for one service from a `run_v2.Service`.
+
+    Args:
+        service: The service as the Cloud Run Admin API v2 returned it (after any polling).
+        expected: The configured service: name and expected traffic (`latest` or `any`).
+        region: Region of the service (for the remediation commands).
+        project: Project id (for the remediation commands).
+        revision: The latest created `run_v2.Revision`, read when it is not ready (its Ready condition names the
+            container error); None when not read.
+        waited_s: How long the check waited for a reconciling service (0 when it did not wait).
+
+    Returns:
+        FAIL listing every problem (Ready condition, revision not ready, traffic, URL) with the commands that fix
+        or investigate it; PASS otherwise.
+    """
+    name = expected.name
+    evidence = service_evidence(service)
+    if waited_s:
+        evidence["waited_s"] = round(waited_s, 1)
+    created, ready = evidence["latest_created_revision"], evidence["latest_ready_revision"]
+    problems: list[str] = []
+    fixes: list[str] = []
+    state = ready_state(service)
+    condition = service.terminal_condition
+    if is_settling(service):
+        problems.append(f"still {state} (rolling out) after waiting {waited_s:.1f} s")
+    elif state != SUCCEEDED:
+        # The failed revision's own condition (below) says the same more precisely: keep the summary to one reason.
+        message = "" if revision is not None else " ".join(condition.message.split())
+        reason = condition.reason.name if condition.reason else ""
+        problems.append(
+            f"Ready condition {state}" + (f" ({reason})" if reason else "") + (f": {message}" if message else "")
+        )
+    if created != ready:
+        why = revision_failure(revision) if revision is not None else "its Ready condition was not read"
+        problems.append(f"latest created revision {created} is not ready ({why}); latest ready is {ready or 'none'}")
+        evidence["revision_failure"] = why if revision is not None else None
+    if problems:
+        fixes.append(_gcloud(f"revisions describe {created or 'REVISION'}", region, project))
+        fixes.append(_gcloud(f"services logs read {name}", region, project))
+    if expected.traffic == "latest" and (problem := traffic_problem(service)):
+        problems.append(problem)
+        fixes.append(_gcloud(f"services update-traffic {name}", region, project) + " --to-latest")
+    if not service.uri:
+        problems.append("no URL assigned")
+        fixes.append(_gcloud(f"services describe {name}", region, project) + " --format='value(status.url)'")
+    if problems:
+        return Finding(Status.FAIL, f"{name}: " + "; ".join(problems), evidence, "\n".join(fixes))
+    return Finding(Status.PASS, f"{name} ready on {ready} ({', '.join(evidence['traffic'])})", evidence)
+
+
+def decide_service_missing(expected: ServiceConfig, region: str, project: str) -> Finding:
+    """The service does not exist (404): FAIL naming what was looked for and how to deploy or rename it."""
+    summary = f"{expected.name}: service not found in {project}/{region}"
+    remediation = (
+        f"Deploy it ({_gcloud(f'deploy {expected.name} --image IMAGE', region, project)}) or fix the [[services]] "
+        f"name; list what exists: {_gcloud('services list', region, project)}"
+    )
+    return Finding(Status.FAIL, summary, {"looked_for": expected.name, "region": region}, remediation)
+
+
+def combine_findings(findings: Sequence[tuple[str, Finding]], passed: str) -> Finding:
+    """One check result from per-service findings: the worst status, every problem named, fixes de-duplicated.
+
+    Args:
+        findings: (service name, finding) pairs, in configuration order.
+        passed: Verb for the all-passed summary, e.g. "ready" or "redeployed".
+    """
+    status = max((f.status for _, f in findings), key=lambda s: _RANK[s], default=Status.PASS)
+    evidence = {"services": {name: f.evidence for name, f in findings}}
+    fixes = list(dict.fromkeys(line for _, f in findings for line in f.remediation.splitlines() if line))
+    bad = [f for _, f in findings if f.status != Status.PASS]
+    if not bad:
+        return Finding(
+            Status.PASS, f"{len(findings)} service(s) {passed}: " + "; ".join(f.summary for _, f in findings), evidence
+        )
+    summary = f"{len(findings) - len(bad)} of {len(findings)} service(s) {passed}; " + "; ".join(f.summary for f in bad)
+    return Finding(status, summary, evidence, "\n".join(fixes))
+
+
+def _abort_finding(name: str, abort: CheckAbort) -> Finding:
+    return Finding(abort.status, f"{name}: {abort.summary}", abort.evidence, abort.remediation)
+
+
+# --- reads -----------------------------------------------------------------------------------------------------
+
+
+async def _get_service(ctx: CheckContext, name: str) -> Any:
+    from google.cloud import run_v2
+
+    request = run_v2.GetServiceRequest(name=name)
+    return await ctx.call("run", f"service {name}", ctx.clients.run_services.get_service, request=request)
+
+
+async def _get_revision(ctx: CheckContext, name: str) -> Any | None:
+    """The revision, or None when it cannot be read (its detail only enriches a FAIL already decided)."""
+    from google.cloud import run_v2
+
+    request = run_v2.GetRevisionRequest(name=name)
+    try:
+        return await ctx.call("run", f"revision {name}", ctx.clients.run_revisions.get_revision, request=request)
+    except CheckAbort:
+        return None
+
+
+async def _pause(ctx: CheckContext, delay: float) -> bool:
+    """Sleep before the next poll; False when the deadline leaves no room for another call."""
+    pause = min(delay, ctx.deadline.remaining - POLL_CALL_RESERVE_S)
+    if pause <= 0.05:
+        return False
+    await asyncio.sleep(pause)
+    return True
+
+
+async def _poll_service(ctx: CheckContext, name: str, service: Any, settled: Callable[[Any], bool]) -> Any:
+    """Re-read the service with backoff until `settled(service)` or the deadline nears."""
+    delay = POLL_FIRST_S
+    while not settled(service) and await _pause(ctx, delay):
+        service = await _get_service(ctx, name)
+        delay = min(delay * 2, POLL_MAX_S)
+    return service
+
+
+async def _inspect_service(ctx: CheckContext, expected: ServiceConfig) -> Finding:
+    gcp = ctx.config.gcp
+    name = ctx.clients.service_name(expected.name)
+    try:
+        started = time.monotonic()
+        service = await _get_service(ctx, name)
+        waited = 0.0
+        if is_settling(service):
+            service = await _poll_service(ctx, name, service, lambda s: not is_settling(s))
+            waited = time.monotonic() - started
+        revision = None
+        if service.latest_created_revision and service.latest_created_revision != service.latest_ready_revision:
+            revision = await _get_revision(ctx, service.latest_created_revision)
+    except CheckAbort as abort:
+        if abort.http_status == 404:
+            return decide_service_missing(expected, gcp.region, gcp.project)
+        return _abort_finding(expected.name, abort)
+    return decide_service_ready(service, expected, gcp.region, gcp.project, revision, waited)
+
+
+async def _ready_body(ctx: CheckContext) -> CheckResult:
+    services = ctx.config.services
+    findings = await asyncio.gather(*(_inspect_service(ctx, s) for s in services))
+    return ctx.finish(combine_findings([(s.name, f) for s, f in zip(services, findings, strict=True)], "ready"))
+
+
+@task(name=READY_ID, cache_policy=NO_CACHE)
+async def cloud_run_ready(config: RunbookConfig, clients: GoogleClients) -> CheckResult:
+    """P0: every configured Cloud Run service's latest revision is ready, serves its traffic and has a URL.
+
+    A service whose newest revision failed to start keeps serving the previous one: the console looks green while
+    the fix that was just deployed never runs. Traffic pinned to an old revision by name has the same effect. This
+    check reads each service (concurrently), waits for one still rolling out until the deadline, and names the
+    container error of a failed revision.
+
+    Reads `services.get` per service (and `revisions.get` of a latest revision that is not ready).
+
+    Args:
+        config: The environment; `[[services]]` names the services and the expected traffic.
+        clients: The Google client factory.
+
+    Returns:
+        The check's result; evidence per service: latest created/ready revision, traffic split, URI, condition.
+
+    Example:
+        >>> result = await cloud_run_ready.fn(config, GoogleClients(config.gcp))  # doctest: +SKIP
+        >>> result.status
+        <Status.PASS: 'PASS'>
+    """
+    return await run_check(READY_ID, config, clients, _ready_body)
+
+
+# --- redeploy --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unconfirmed:
+    """A transient failure answering an update: it may or may not have been applied."""
+
+    error: BaseException
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """What is known of one service's update when the waiting ends."""
+
+    before: Any  # run_v2.Service as read before the update
+    after: Any | None  # run_v2.Service when the operation finished, or as last known
+    revision: Any | None = None  # the new run_v2.Revision, read to verify it
+    operation: str = ""  # operation name; "" when the answer to the update was lost (applied, found by re-reading)
+    done: bool = False
+    error: str = ""  # the operation's error, "FAILED_PRECONDITION: message"
+    waited_s: float = 0.0
+    sends: int = 1  # how many times the update was sent (more than 1 only after a re-read showed it not applied)
+
+
+def _send_once(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` with transient failures returned, not raised, so the call policy never resends a write on its own."""
+
+    def once(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as error:
+            if is_transient(error):
+                return Unconfirmed(error)
+            raise
+
+    return once
+
+
+def stamped(service: Any, stamp: str) -> Any:
+    """A copy of the service whose revision template carries the redeploy stamp: a new revision, same config.
+
+    The explicit revision name is cleared (Cloud Run rejects a second revision under an existing name); the etag
+    stays, so the real API refuses the update if the service changed since it was read.
+    """
+    from google.cloud import run_v2
+
+    copy = run_v2.Service.deserialize(run_v2.Service.serialize(service))
+    copy.template.annotations[REDEPLOY_ANNOTATION] = stamp
+    copy.template.revision = ""
+    return copy
+
+
+def was_applied(service: Any, stamp: str) -> bool:
+    """True when the service's template carries this run's stamp: our update went through."""
+    return bool(service.template.annotations.get(REDEPLOY_ANNOTATION) == stamp)
+
+
+def _unpack_service(message: Any) -> Any | None:
+    from google.cloud import run_v2
+
+    pb = run_v2.Service.pb(run_v2.Service())
+    if not message.Is(pb.DESCRIPTOR):
+        return None
+    message.Unpack(pb)
+    return run_v2.Service.wrap(pb)
+
+
+def _operation_error(operation: Any) -> str:
+    from google.rpc import code_pb2
+
+    code = operation.error.code
+    name = code_pb2.Code.Name(code) if code in code_pb2.Code.values() else f"code {code}"
+    return f"{name}: {' '.join(operation.error.message.split())}"
+
+
+def decide_redeploy(rollout: Rollout, expected: ServiceConfig, region: str, project: str) -> Finding:
+    """Decide `redeploy` for one service from what its update left behind.
+
+    Args:
+        rollout: The service before and after the update, the new revision, the operation and how it ended.
+        expected: The configured service (its expected traffic).
+        region: Region of the service (for the remediation commands).
+        project: Project id (for the remediation commands).
+
+    Returns:
+        FAIL when the operation failed, did not finish within the deadline, created no revision, or the new
+        revision is not ready; WARN when the new revision is ready but the configured traffic does not reach it;
+        PASS otherwise. Evidence: previous and new revision, operation, time waited, updates sent.
+    """
+    name = expected.name
+    before, after = rollout.before, rollout.after
+    old = _short(before.latest_created_revision)
+    new = _short(after.latest_created_revision) if after is not None else ""
+    evidence: dict[str, Any] = {
+        "previous_revision": old or None,
+        "new_revision": new if new and new != old else None,
+        "operation": rollout.operation or None,
+        "done": rollout.done,
+        "waited_s": round(rollout.waited_s, 1),
+        "updates_sent": rollout.sends,
+    }
+    if after is not None:
+        evidence.update(traffic=traffic_split(after.traffic), uri=after.uri or None, ready=ready_state(after))
+    investigate = [
+        _gcloud(f"revisions describe {evidence['new_revision'] or 'REVISION'}", region, project),
+        _gcloud(f"services logs read {name}", region, project),
+    ]
+    if rollout.error:
+        detail = f"; revision {new}: {revision_failure(rollout.revision)}" if rollout.revision is not None else ""
+        return Finding(Status.FAIL, f"{name}: update failed: {rollout.error}{detail}", evidence, "\n".join(investigate))
+    if not rollout.done:
+        where = f"new revision {evidence['new_revision']}" if evidence["new_revision"] else "no new revision yet"
+        op = f"operation {rollout.operation}" if rollout.operation else "the update was applied but its answer lost"
+        watch = (
+            f"The update continues in Cloud Run; do not redeploy again until it settles. Watch it: "
+            f"{_gcloud(f'services describe {name}', region, project)}"
+        )
+        return Finding(
+            Status.FAIL,
+            f"{name}: update not finished after {rollout.waited_s:.1f} s ({op}); {where}",
+            evidence,
+            "\n".join([watch, *investigate]),
+        )
+    if after is None or not evidence["new_revision"]:
+        return Finding(
+            Status.FAIL, f"{name}: the update finished but no new revision was created", evidence, investigate[1]
+        )
+    if not revision_is_ready(rollout.revision) or after.latest_ready_revision != after.latest_created_revision:
+        why = revision_failure(rollout.revision) if rollout.revision is not None else "not read"
+        return Finding(
+            Status.FAIL, f"{name}: new revision {new} is not ready ({why})", evidence, "\n".join(investigate)
+        )
+    summary = f"{name}: {old} -> {new}, ready after {rollout.waited_s:.1f} s"
+    if expected.traffic == "latest" and (problem := traffic_problem(after)):
+        fix = _gcloud(f"services update-traffic {name}", region, project) + " --to-latest"
+        return Finding(Status.WARN, f"{summary}, but it serves no traffic ({problem})", evidence, fix)
+    return Finding(Status.PASS, summary, evidence)
+
+
+def redeploy_targets(config: RunbookConfig, names: Sequence[str] | None) -> list[ServiceConfig]:
+    """The services to redeploy: the named ones (in configuration order), or every configured service.
+
+    Raises:
+        CheckAbort: ERROR when a name is not a configured service or the list is empty (nothing is mutated then).
+    """
+    if names is None:
+        return list(config.services)
+    configured = [s.name for s in config.services]
+    unknown = [n for n in names if n not in configured]
+    if unknown or not names:
+        raise CheckAbort(
+            Status.ERROR,
+            f"cannot redeploy {unknown or 'an empty list of services'}: expected names from [[services]] "
+            f"{configured}; nothing was changed",
+            {"requested": list(names), "configured": configured},
+            "Pass configured service names (or none, for all of them).",
+        )
+    return [s for s in config.services if s.name in names]
+
+
+def _redeploy_abort(expected: ServiceConfig, abort: CheckAbort, stage: str, region: str, project: str) -> Finding:
+    """A call failed; say whether the update was sent, applied or not, and what to grant or check."""
+    remediation = abort.remediation
+    if abort.http_status == 403:
+        remediation = (
+            f"Grant the runbook's identity {DEPLOY_ROLE} (and roles/iam.serviceAccountUser on the service's runtime "
+            f"service account): gcloud projects add-iam-policy-binding {project} "
+            f"--member=serviceAccount:RUNBOOK_SA --role={DEPLOY_ROLE}"
+        )
+    summary = f"{expected.name}: {abort.summary}"
+    describe = _gcloud(f"services describe {expected.name}", region, project)
+    permanent = abort.http_status is not None and 400 <= abort.http_status < 500 and abort.http_status not in (408, 429)
+    if stage == "sending" and not permanent:
+        summary += "; the update may have been applied"
+        remediation += f"\nBefore redeploying again, check whether a new revision exists: {describe}"
+    elif stage == "applied":
+        summary += "; the update was accepted and continues in Cloud Run"
+        remediation += f"\nWatch it: {describe}"
+    return Finding(abort.status, summary, {**abort.evidence, "stage": stage}, remediation)
+
+
+async def _update_once(ctx: CheckContext, name: str, before: Any, stamp: str) -> tuple[Any | None, int]:
+    """Send the update; resend only after a re-read shows the lost attempt was not applied.
+
+    Returns:
+        The operation (`operations_pb2.Operation`), or None when an earlier lost attempt turns out applied; and how
+        many times the update was sent.
+    """
+    from google.cloud import run_v2
+
+    request = run_v2.UpdateServiceRequest(service=stamped(before, stamp), allow_missing=False)
+    update = _send_once(ctx.clients.run_services.update_service)
+    delay = POLL_FIRST_S
+    for sends in range(1, PATCH_MAX_SENDS + 1):
+        try:
+            answer = await ctx.call("run", f"update of service {name}", update, request=request)
+        except CheckAbort as abort:
+            # A resend refused for a changed etag may be our own earlier update, applied late.
+            if sends > 1 and abort.http_status in (409, 412) and was_applied(await _get_service(ctx, name), stamp):
+                return None, sends
+            raise
+        if not isinstance(answer, Unconfirmed):
+            return answer.operation, sends
+        if was_applied(await _get_service(ctx, name), stamp):
+            return None, sends
+        if sends == PATCH_MAX_SENDS or not await _pause(ctx, delay):
+            raise CheckAbort(
+                Status.ERROR,
+                f"update of service {name} not confirmed after {sends} attempt(s): {answer.error}",
+                {"api": "run", "resource": name, "updates_sent": sends},
+                "Transient Cloud Run errors outlasted the deadline; rerun the redeploy when the API answers.",
+                http_status=http_status(answer.error),
+            )
+        delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _await_operation(ctx: CheckContext, operation: Any) -> Any:
+    """Poll the long-running operation (each poll through the call policy) until done or the deadline nears."""
+    from google.longrunning import operations_pb2
+
+    request = operations_pb2.GetOperationRequest(name=operation.name)
+    delay = POLL_FIRST_S
+    while not operation.done and await _pause(ctx, delay):
+        operation = await ctx.call(
+            "run", f"operation {operation.name}", ctx.clients.run_services.get_operation, request=request
+        )
+        delay = min(delay * 2, POLL_MAX_S)
+    return operation
+
+
+async def _await_rollout(
+    ctx: CheckContext, name: str, before: Any, operation: Any | None, sends: int, started: float
+) -> Rollout:
+    """Wait for the update to finish: by its operation, or (answer lost) by re-reading the service."""
+    error = ""
+    if operation is not None:
+        operation = await _await_operation(ctx, operation)
+        done = bool(operation.done)
+        after = _unpack_service(operation.response) if operation.HasField("response") else None
+        after = after or _unpack_service(operation.metadata)
+        if operation.HasField("error"):
+            error = _operation_error(operation)
+    else:
+
+        def settled(service: Any) -> bool:
+            return not is_settling(service) and service.latest_created_revision != before.latest_created_revision
+
+        after = await _poll_service(ctx, name, await _get_service(ctx, name), settled)
+        done = settled(after)
+        if done and ready_state(after) != SUCCEEDED:
+            error = f"{ready_state(after)}: {' '.join(after.terminal_condition.message.split())}"
+    revision = None
+    if done and after is not None and after.latest_created_revision != before.latest_created_revision:
+        if error:
+            revision = await _get_revision(ctx, after.latest_created_revision)
+        else:
+            from google.cloud import run_v2
+
+            request = run_v2.GetRevisionRequest(name=after.latest_created_revision)
+            revision = await ctx.call(
+                "run", f"revision {request.name}", ctx.clients.run_revisions.get_revision, request=request
+            )
+    waited = time.monotonic() - started
+    op_name = operation.name if operation is not None else ""
+    return Rollout(before, after, revision, op_name, done, error, waited, sends)
+
+
+async def _redeploy_one(ctx: CheckContext, expected: ServiceConfig, stamp: str) -> Finding:
+    gcp = ctx.config.gcp
+    name = ctx.clients.service_name(expected.name)
+    stage = "reading"
+    try:
+        before = await _get_service(ctx, name)
+        started = time.monotonic()
+        stage = "sending"
+        operation, sends = await _update_once(ctx, name, before, stamp)
+        stage = "applied"
+        rollout = await _await_rollout(ctx, name, before, operation, sends, started)
+    except CheckAbort as abort:
+        return _redeploy_abort(expected, abort, stage, gcp.region, gcp.project)
+    return decide_redeploy(rollout, expected, gcp.region, gcp.project)
+
+
+async def _redeploy_body(ctx: CheckContext, names: Sequence[str] | None) -> CheckResult:
+    targets = redeploy_targets(ctx.config, names)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    findings = await asyncio.gather(*(_redeploy_one(ctx, s, stamp) for s in targets))
+    combined = combine_findings([(s.name, f) for s, f in zip(targets, findings, strict=True)], "redeployed")
+    return ctx.finish(replace(combined, evidence={**combined.evidence, "annotation": {REDEPLOY_ANNOTATION: stamp}}))
+
+
+@task(name=REDEPLOY_ID, cache_policy=NO_CACHE)
+async def redeploy(config: RunbookConfig, clients: GoogleClients, services: list[str] | None = None) -> CheckResult:
+    """P0 action (runs only when the flow asks for it, after approval): roll a new revision of each service.
+
+    A new revision restarts every instance with the current secrets, connector and database settings: the usual
+    restoration step once the infrastructure below the services is fixed. Each service's revision template gets the
+    annotation `runbook.netra/redeployed-at=<UTC time>` (nothing else changes), the update's long-running operation
+    is polled within the check's deadline, and the new revision must exist and be ready. Services roll concurrently.
+
+    An update whose answer is lost (timeout, 5xx) is not resent blindly: the service is re-read and the stamp shows
+    whether it was applied; only when it was not is it sent again (at most 3 times). The etag read with the service
+    travels with the update, so the real API refuses it if someone else changed the service meanwhile.
+
+    Reads/writes `services.get`, `services.patch` (mutates), `operations.get`, `revisions.get`; needs
+    roles/run.developer.
+
+    Args:
+        config: The environment; `[[services]]` lists the services.
+        clients: The Google client factory.
+        services: Names of the services to redeploy; None (default) redeploys every configured service.
+
+    Returns:
+        The action's result; evidence per service: previous and new revision, operation, time waited, updates sent.
+
+    Example:
+        >>> result = await redeploy.fn(config, GoogleClients(config.gcp), ["netra-backend-staging"])  # doctest: +SKIP
+        >>> result.status
+        <Status.PASS: 'PASS'>
+    """
+    return await run_check(REDEPLOY_ID, config, clients, lambda ctx: _redeploy_body(ctx, services))

@@ -1,0 +1,228 @@
+"""The `load-balancer` check: decisions on real compute_v1 protos, and the task against the staging simulator."""
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from google.cloud import compute_v1
+
+from runbook.config import BackendServicePolicy, HealthCheckPolicy, LoadBalancerConfig, RunbookConfig
+from runbook.config_file import deep_merge, load_config
+from runbook.gcp import GoogleClients
+from runbook.results import CheckResult, Status
+from simulator.scenario import Scenario, load_scenario
+from simulator.server import Simulator
+from tasks.load_balancer import (
+    LoadBalancerState,
+    backend_health_problems,
+    backend_timeout_problems,
+    decide_load_balancer,
+    health_check_problems,
+    load_balancer_check,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+FAST = {"checks": {"load-balancer": {"deadline_s": 3, "timeout_s": 1}}}
+NEG = "https://www.googleapis.com/compute/v1/projects/netra-staging/regions/us-central1/networkEndpointGroups/x-neg"
+HEALTH_CHECK = compute_v1.HealthCheck(
+    name="staging-health-check",
+    type_="HTTP",
+    check_interval_sec=10,
+    timeout_sec=5,
+    healthy_threshold=2,
+    unhealthy_threshold=3,
+)
+
+
+def world(base: str = "healthy", faults: tuple[dict[str, Any], ...] = (), **google: Any) -> Scenario:
+    data = load_scenario(base).model_dump()
+    data["google"] = deep_merge(data["google"], google)
+    data["google"]["faults"] = [*data["google"]["faults"], *faults]
+    return Scenario(**data)
+
+
+def configure(sim: Simulator, overrides: dict[str, Any] | None = None) -> RunbookConfig:
+    endpoints = {"gcp": {"endpoints": {"default": sim.url, "monitoring": sim.grpc_target}}}
+    return load_config("local", overrides=deep_merge(endpoints, overrides or {}))
+
+
+def run(config: RunbookConfig) -> CheckResult:
+    clients = GoogleClients(config.gcp)
+    assert clients.backend_services is not None  # built before the deadline starts (compute_v1 imports slowly)
+    return asyncio.run(load_balancer_check.fn(config, clients))
+
+
+def compute_paths(sim: Simulator) -> list[str]:
+    return [e.path.rsplit("/global/", 1)[-1] for e in sim.log.entries("compute")]
+
+
+# --- decision ---------------------------------------------------------------------------------------------------
+
+
+def test_backend_service_timeout_shorter_than_policy_fails_naming_service_found_and_expected() -> None:
+    policy = BackendServicePolicy(name="netra-backend-staging-bs", min_timeout_s=3600)
+    [problem] = backend_timeout_problems(policy, compute_v1.BackendService(timeout_sec=30), "netra-staging")
+    assert problem.status == Status.FAIL
+    assert problem.text == "backend service netra-backend-staging-bs timeoutSec is 30 s, expected at least 3600 s"
+    assert "gcloud compute backend-services update netra-backend-staging-bs --global --timeout=3600" in problem.fix
+    assert backend_timeout_problems(policy, compute_v1.BackendService(timeout_sec=86400), "netra-staging") == []
+
+
+def test_serverless_neg_reporting_no_health_is_not_a_problem() -> None:
+    problems, description = backend_health_problems("bs", NEG, compute_v1.BackendServiceGroupHealth())
+    assert problems == []
+    assert description == "no health reported (serverless NEG)"
+
+
+def test_unhealthy_endpoints_fail_naming_the_group() -> None:
+    health = compute_v1.BackendServiceGroupHealth(
+        health_status=[
+            compute_v1.HealthStatus(health_state="HEALTHY", ip_address="10.0.0.2"),
+            compute_v1.HealthStatus(health_state="UNHEALTHY", ip_address="10.0.0.3"),
+        ]
+    )
+    [problem], description = backend_health_problems("bs", NEG, health)
+    assert problem.status == Status.FAIL
+    assert "group x-neg: 1 of 2 endpoints not HEALTHY (10.0.0.3 UNHEALTHY)" in problem.text
+    assert description == "1/2 HEALTHY"
+
+
+def test_health_check_within_policy_has_no_problem() -> None:
+    assert health_check_problems(HealthCheckPolicy(name="staging-health-check"), HEALTH_CHECK, "p") == []
+
+
+def test_health_check_off_policy_warns_with_a_fix_compute_accepts() -> None:
+    policy = HealthCheckPolicy(name="staging-health-check", max_interval_s=5, min_unhealthy_threshold=5)
+    [problem] = health_check_problems(policy, HEALTH_CHECK, "netra-staging")
+    assert problem.status == Status.WARN
+    assert "checkIntervalSec 10 s (policy at most 5 s)" in problem.text
+    assert "unhealthyThreshold 3 (policy 5-10)" in problem.text
+    assert "health-checks update http staging-health-check --global" in problem.fix
+    assert "--check-interval=5s --timeout=5s --unhealthy-threshold=5" in problem.fix  # timeout <= interval
+
+
+def test_escalation_plan_policy_timeout_60_interval_30_is_explained_as_impossible() -> None:
+    policy = HealthCheckPolicy(name="staging-health-check", min_timeout_s=60, max_interval_s=30)
+    problems = health_check_problems(policy, HEALTH_CHECK, "netra-staging")
+    assert all(p.status == Status.WARN for p in problems)
+    conflict = problems[0]
+    assert "cannot be met" in conflict.text and "Compute requires timeoutSec <= checkIntervalSec" in conflict.text
+    assert "cannot be applied as written" in conflict.text
+    assert "gcloud" not in " ".join(p.fix for p in problems)  # no impossible command is suggested
+
+
+def test_health_check_timeout_longer_than_interval_fails() -> None:
+    check = compute_v1.HealthCheck(name="hc", check_interval_sec=10, timeout_sec=20)
+    problems = health_check_problems(HealthCheckPolicy(name="hc"), check, "p")
+    assert problems[0].status == Status.FAIL
+    assert "timeoutSec 20 s exceeds checkIntervalSec 10 s" in problems[0].text
+
+
+def test_missing_backend_service_fails_listing_the_existing_ones() -> None:
+    config = LoadBalancerConfig(backend_services=(BackendServicePolicy(name="api-bs", min_timeout_s=30),))
+    state = LoadBalancerState({"api-bs": None}, {}, {}, existing_backend_services=("a-bs", "b-bs"))
+    finding = decide_load_balancer(config, state, "p")
+    assert finding.status == Status.FAIL
+    assert finding.summary == "backend service api-bs not found (existing: a-bs, b-bs)"
+
+
+def test_failures_come_before_warnings_in_the_summary() -> None:
+    config = LoadBalancerConfig(
+        backend_services=(BackendServicePolicy(name="bs", min_timeout_s=600),),
+        health_checks=(HealthCheckPolicy(name="staging-health-check", max_interval_s=5),),
+    )
+    state = LoadBalancerState(
+        {"bs": compute_v1.BackendService(name="bs", timeout_sec=30)}, {}, {"staging-health-check": HEALTH_CHECK}
+    )
+    finding = decide_load_balancer(config, state, "p")
+    assert finding.status == Status.FAIL
+    assert finding.summary.startswith("backend service bs timeoutSec is 30 s")
+    assert len(finding.evidence["problems"]) == 2
+    assert len(finding.remediation.splitlines()) == 2
+
+
+# --- against the simulator ----------------------------------------------------------------------------------------
+
+
+def test_healthy_world_passes_reading_each_resource_once() -> None:
+    with Simulator("healthy") as sim:
+        result = run(configure(sim))
+        paths = compute_paths(sim)
+    assert result.status == Status.PASS, result.summary
+    assert sorted(paths) == sorted(
+        [
+            "backendServices/netra-backend-staging-bs",
+            "backendServices/netra-auth-service-bs",
+            "backendServices/netra-frontend-staging-bs",
+            "backendServices/netra-backend-staging-bs/getHealth",
+            "backendServices/netra-auth-service-bs/getHealth",
+            "backendServices/netra-frontend-staging-bs/getHealth",
+            "healthChecks/staging-health-check",
+        ]
+    )
+    backend = result.evidence["backend_services"]["netra-backend-staging-bs"]
+    assert backend["timeout_s"] == 86400
+    assert backend["backends"] == {"netra-backend-staging-neg": "no health reported (serverless NEG)"}
+
+
+def test_short_backend_timeout_fails_with_the_update_command() -> None:
+    with Simulator("lb-timeout-short") as sim:
+        result = run(configure(sim))
+    assert result.status == Status.FAIL
+    assert result.summary == "backend service netra-backend-staging-bs timeoutSec is 30 s, expected at least 3600 s"
+    assert result.remediation.startswith("gcloud compute backend-services update netra-backend-staging-bs --global")
+
+
+def test_health_check_off_policy_warns() -> None:
+    policy = {"name": "staging-health-check", "max_interval_s": 5}
+    with Simulator("healthy") as sim:
+        result = run(configure(sim, {"load_balancer": {"health_checks": [policy]}}))
+    assert result.status == Status.WARN
+    assert "health check staging-health-check off policy: checkIntervalSec 10 s" in result.summary
+
+
+def test_unknown_backend_service_fails_naming_it_and_what_exists() -> None:
+    services = [{"name": "netra-api-bs", "min_timeout_s": 30}]
+    with Simulator("healthy") as sim:
+        result = run(configure(sim, {"load_balancer": {"backend_services": services}}))
+    assert result.status == Status.FAIL
+    assert result.summary.startswith("backend service netra-api-bs not found (existing: netra-auth-service-bs, ")
+
+
+def test_two_unavailable_answers_are_retried_and_pass() -> None:
+    fault = {"api": "compute", "status": 503, "times": 2}
+    with Simulator(world(faults=(fault,))) as sim:
+        result = run(configure(sim, FAST))
+    assert result.status == Status.PASS, result.summary
+    assert result.attempts == 7 + 2
+
+
+def test_permission_denied_is_an_error_naming_the_viewer_role_without_retrying() -> None:
+    fault = {"api": "compute", "status": 403, "path_regex": "/healthChecks/"}
+    with Simulator(world(faults=(fault,))) as sim:
+        result = run(configure(sim, FAST))
+        assert sim.log.count(api="compute", path_contains="/healthChecks/") == 1
+    assert result.status == Status.ERROR
+    assert "permission denied reading health check staging-health-check" in result.summary
+    assert "roles/compute.viewer" in result.remediation
+
+
+def test_hanging_backend_service_read_ends_in_error_within_the_deadline() -> None:
+    fault = {"api": "compute", "path_regex": "/backendServices/netra-backend-staging-bs$", "hang": True}
+    with Simulator(world(faults=(fault,))) as sim:
+        started = time.monotonic()
+        result = run(configure(sim, FAST))
+        elapsed = time.monotonic() - started
+    assert result.status == Status.ERROR
+    assert "backend service netra-backend-staging-bs" in result.summary
+    assert elapsed < 3 + 1.5
+
+
+def test_malformed_answer_is_an_error() -> None:
+    fault = {"api": "compute", "path_regex": "/healthChecks/", "malformed": True}
+    with Simulator(world(faults=(fault,))) as sim:
+        result = run(configure(sim, FAST))
+    assert result.status == Status.ERROR
+    assert "health check staging-health-check" in result.summary

@@ -126,9 +126,22 @@ def decide_connection_error(target: Target, error: BaseException, password: str 
         "Check the instance is up and that this runner can reach it (the private IP is only reachable from inside "
         'the VPC: run the runbook there, or use [database] mode = "connector").'
     )
+    if target.mode == "connector":
+        reach = "Check the instance is up with a private IP, and that this runner is inside its VPC."
 
     def fail(summary: str, fix: str, status: Status = Status.FAIL) -> Finding:
         return Finding(status, summary, evidence, fix)
+
+    admin_status = getattr(error, "status", None)  # aiohttp's ClientResponseError: the connector's Admin API calls
+    if target.mode == "connector" and isinstance(admin_status, int):
+        return fail(
+            f"the Cloud SQL Admin API answered {admin_status} while the connector prepared {where}: {detail[:200]}",
+            "The connector reads connectSettings and creates an ephemeral certificate: the runbook's identity needs "
+            "roles/cloudsql.client and the instance must exist (see cloud-sql-instance).",
+            Status.ERROR,
+        )
+    if type(error).__name__ == "CloudSQLIPTypeError" or "matching preference" in lowered:
+        return fail(f"{where} has no PRIVATE IP for the connector to use", f"{reach} See cloud-sql-instance.")
 
     if isinstance(error, TimeoutError) or "timeout expired" in lowered:
         return fail(f"no answer from {where} within {target.timeout_s:g} s (connect + SELECT 1)", reach)

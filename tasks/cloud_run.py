@@ -84,12 +84,16 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 
 
 def _own_secret(reference: str, project: str, project_number: str | None) -> str | None:
-    """The secret id of a reference to this project's Secret Manager, None for another project's secret."""
+    """The secret id of a reference to this project's Secret Manager, None for another project's secret.
+
+    Without a configured project number, a numeric project in the reference is taken to be this project's.
+    """
     if "/" not in reference:
         return reference
     parts = reference.split("/")
     if len(parts) >= 4 and parts[0] == "projects" and parts[2] == "secrets":
-        return parts[3] if parts[1] in (project, project_number) else None
+        ours = parts[1] in (project, project_number) or (project_number is None and parts[1].isdigit())
+        return parts[3] if ours else None
     return short_name(reference)
 
 
@@ -136,7 +140,7 @@ def service_drift(
         text = f"{name} also mounts Cloud SQL instance {', '.join(extra_sql)}, config lists {configured}"
         flag = f"--remove-cloudsql-instances {','.join(extra_sql)}"
         drifts.append(Drift(name, text, (flag,), status=Status.WARN))
-    referenced = {_own_secret(r, project, project_number) or r for r in deployed.secrets}
+    referenced = {short_name(r) for r in deployed.secrets}
     for secret in expected.secrets:
         if secret not in referenced:
             text = f"{name} does not reference secret {secret}, config says it must"

@@ -1,0 +1,239 @@
+"""The `service-drift` check: decisions on real run_v2 Service protos, and the task against the staging simulator."""
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from google.cloud import run_v2
+
+from runbook.config import RunbookConfig, ServiceConfig
+from runbook.config_file import deep_merge, load_config
+from runbook.gcp import GoogleClients
+from runbook.results import CheckResult, Status
+from simulator.scenario import Scenario, load_scenario
+from simulator.server import Simulator
+from tasks.cloud_run import DriftInputs, decide_service_drift, deployed_settings, service_drift, service_drift_check
+
+pytestmark = pytest.mark.timeout(60)
+
+FAST = {"checks": {"service-drift": {"deadline_s": 3, "timeout_s": 1}}}
+SQL = "netra-staging:us-central1:netra-staging-db"
+BACKEND = ServiceConfig(
+    name="netra-backend-staging",
+    role="backend",
+    url="https://backend.example",
+    vpc_connector="staging-connector",
+    vpc_egress="PRIVATE_RANGES_ONLY",
+    cloudsql_instances=(SQL,),
+    secrets=("jwt-secret-staging", "secret-key-staging"),
+)
+FRONTEND = ServiceConfig(name="netra-frontend-staging", role="frontend", url="https://frontend.example")
+SECRETS = {"jwt-secret-staging", "secret-key-staging"}
+
+
+def service(
+    connector: str = "projects/netra-staging/locations/us-central1/connectors/staging-connector",
+    egress: str = "PRIVATE_RANGES_ONLY",
+    instances: tuple[str, ...] = (SQL,),
+    secrets: tuple[str, ...] = ("jwt-secret-staging", "projects/123456789012/secrets/secret-key-staging"),
+    annotations: dict[str, str] | None = None,
+) -> run_v2.Service:
+    env = [run_v2.EnvVar(name="ENVIRONMENT", value="staging")] + [
+        run_v2.EnvVar(
+            name=f"ENV_{n}",
+            value_source=run_v2.EnvVarSource(secret_key_ref=run_v2.SecretKeySelector(secret=s, version="latest")),
+        )
+        for n, s in enumerate(secrets)
+    ]
+    template = run_v2.RevisionTemplate(
+        containers=[run_v2.Container(image="image", env=env)],
+        annotations=annotations or {},
+    )
+    if connector:
+        template.vpc_access = run_v2.VpcAccess(connector=connector, egress=egress)
+    if instances:
+        template.volumes = [
+            run_v2.Volume(name="cloudsql", cloud_sql_instance=run_v2.CloudSqlInstance(instances=list(instances)))
+        ]
+    return run_v2.Service(name="projects/netra-staging/locations/us-central1/services/x", template=template)
+
+
+def world(base: str = "healthy", faults: tuple[dict[str, Any], ...] = (), **google: Any) -> Scenario:
+    data = load_scenario(base).model_dump()
+    data["google"] = deep_merge(data["google"], google)
+    data["google"]["faults"] = [*data["google"]["faults"], *faults]
+    return Scenario(**data)
+
+
+def configure(sim: Simulator, overrides: dict[str, Any] | None = None) -> RunbookConfig:
+    endpoints = {"gcp": {"endpoints": {"default": sim.url, "monitoring": sim.grpc_target}}}
+    return load_config("local", overrides=deep_merge(endpoints, overrides or {}))
+
+
+def run(config: RunbookConfig) -> CheckResult:
+    clients = GoogleClients(config.gcp)
+    assert clients.run_services is not None and clients.secretmanager is not None  # imports outside the deadline
+    return asyncio.run(service_drift_check.fn(config, clients))
+
+
+# --- decision ---------------------------------------------------------------------------------------------------
+
+
+def test_template_is_read_in_the_configurations_terms() -> None:
+    settings = deployed_settings(service(annotations={"run.googleapis.com/cloudsql-instances": "p:r:old, " + SQL}))
+    assert settings.connector == "staging-connector"
+    assert settings.egress == "PRIVATE_RANGES_ONLY"
+    assert settings.cloudsql_instances == (SQL, "p:r:old")  # volume first, then the older annotation
+    assert settings.secrets == ("jwt-secret-staging", "projects/123456789012/secrets/secret-key-staging")
+
+
+def test_matching_service_has_no_drift() -> None:
+    assert service_drift(BACKEND, deployed_settings(service()), SECRETS, "netra-staging", "123456789012") == []
+
+
+def test_deploy_script_settings_are_each_named_against_the_config() -> None:
+    deployed = deployed_settings(
+        service(connector="staging-connector-v2", egress="ALL_TRAFFIC", instances=("netra-staging:us-central1:pg",))
+    )
+    drifts = service_drift(BACKEND, deployed, SECRETS, "netra-staging", "123456789012")
+    texts = [d.text for d in drifts]
+    assert "netra-backend-staging uses connector staging-connector-v2, config says staging-connector" in texts
+    assert "netra-backend-staging uses VPC egress ALL_TRAFFIC, config says PRIVATE_RANGES_ONLY" in texts
+    assert any(t.startswith(f"netra-backend-staging does not mount Cloud SQL instance {SQL}") for t in texts)
+    extra = [d for d in drifts if "also mounts" in d.text]
+    assert [d.status for d in extra] == [Status.WARN]
+
+
+def test_connector_present_where_none_is_configured_is_drift() -> None:
+    [drift] = service_drift(FRONTEND, deployed_settings(service(instances=(), secrets=())), set(), "p")
+    assert drift.text == "netra-frontend-staging uses connector staging-connector, config says none"
+    assert drift.flags == ("--clear-vpc-connector",)
+
+
+def test_missing_configured_reference_and_nonexistent_referenced_secret_both_fail() -> None:
+    deployed = deployed_settings(service(secrets=("jwt-secret-staging", "old-secret")))
+    drifts = service_drift(BACKEND, deployed, SECRETS, "netra-staging")
+    assert [(d.status, d.text) for d in drifts] == [
+        (Status.FAIL, "netra-backend-staging does not reference secret secret-key-staging, config says it must"),
+        (Status.FAIL, "netra-backend-staging references secret old-secret, which does not exist in Secret Manager"),
+    ]
+
+
+def test_another_projects_secret_is_not_looked_up_in_this_one() -> None:
+    deployed = deployed_settings(service(secrets=(*SECRETS, "projects/shared-secrets/secrets/ca-bundle")))
+    assert service_drift(BACKEND, deployed, SECRETS, "netra-staging", "123456789012") == []
+
+
+def test_missing_service_fails_listing_those_that_exist_and_others_are_still_compared() -> None:
+    drifted = service(connector="staging-connector-v2")
+    inputs = DriftInputs({"netra-backend-staging": drifted, "netra-frontend-staging": None}, ("a", "b"), SECRETS)
+    finding = decide_service_drift((BACKEND, FRONTEND), inputs, "netra-staging", "us-central1")
+    assert finding.status == Status.FAIL
+    assert "service netra-frontend-staging not found in us-central1 (existing: a, b)" in finding.summary
+    assert "uses connector staging-connector-v2" in finding.summary
+    assert finding.remediation.splitlines()[0] == (
+        "gcloud run services update netra-backend-staging --region us-central1 --project netra-staging "
+        "--vpc-connector staging-connector --vpc-egress private-ranges-only"
+    )
+
+
+def test_unverifiable_secrets_without_other_drift_is_an_error() -> None:
+    inputs = DriftInputs({"netra-backend-staging": service()}, secrets_error="permission denied reading secrets")
+    finding = decide_service_drift((BACKEND,), inputs, "netra-staging", "us-central1")
+    assert finding.status == Status.ERROR
+    assert "could not verify that referenced secrets exist: permission denied" in finding.summary
+
+
+# --- against the simulator ----------------------------------------------------------------------------------------
+
+
+def test_healthy_world_passes_reading_each_service_once() -> None:
+    with Simulator("healthy") as sim:
+        result = run(configure(sim))
+        run_paths = [e.path for e in sim.log.entries("run")]
+        secret_lists = sim.log.count(api="secretmanager")
+    assert result.status == Status.PASS, result.summary
+    assert sorted(p.rsplit("/", 1)[-1] for p in run_paths) == sorted(
+        ["netra-backend-staging", "netra-auth-service", "netra-frontend-staging"]
+    )
+    assert secret_lists == 1
+
+
+def test_drift_scenario_fails_naming_each_disagreement_with_one_update_command() -> None:
+    with Simulator("drift") as sim:
+        result = run(configure(sim))
+    assert result.status == Status.FAIL
+    assert "netra-backend-staging uses connector staging-connector-v2, config says staging-connector" in result.summary
+    assert "netra-backend-staging uses VPC egress ALL_TRAFFIC, config says PRIVATE_RANGES_ONLY" in result.summary
+    assert "staging-shared-postgres" in result.summary
+    assert len(result.evidence["drift"]) == 4
+    assert result.remediation == (
+        "gcloud run services update netra-backend-staging --region us-central1 --project netra-staging "
+        "--vpc-connector staging-connector --vpc-egress private-ranges-only "
+        f"--add-cloudsql-instances {SQL} --remove-cloudsql-instances netra-staging:us-central1:staging-shared-postgres"
+    )
+
+
+def test_referenced_secret_missing_from_secret_manager_fails_for_every_service_using_it() -> None:
+    with Simulator("secret-missing") as sim:
+        result = run(configure(sim))
+    assert result.status == Status.FAIL
+    assert "netra-backend-staging references secret jwt-secret-staging, which does not exist" in result.summary
+    assert "netra-auth-service references secret jwt-secret-staging, which does not exist" in result.summary
+
+
+def test_unknown_service_fails_naming_it_and_the_services_that_exist() -> None:
+    services = [{"name": "auth-staging", "role": "auth", "url": "https://auth.example"}]
+    with Simulator("healthy") as sim:
+        result = run(configure(sim, {"services": services}))
+    assert result.status == Status.FAIL
+    assert result.summary == (
+        "1 disagreement(s): service auth-staging not found in us-central1 "
+        "(existing: netra-auth-service, netra-backend-staging, netra-frontend-staging)"
+    )
+
+
+def test_two_unavailable_answers_are_retried_and_pass() -> None:
+    fault = {"api": "run", "status": 503, "times": 2}
+    with Simulator(world(faults=(fault,))) as sim:
+        result = run(configure(sim, FAST))
+    assert result.status == Status.PASS, result.summary
+    assert result.attempts == 4 + 2
+
+
+def test_permission_denied_on_a_service_is_an_error_naming_the_role_without_retrying() -> None:
+    fault = {"api": "run", "status": 403, "path_regex": "/services/netra-auth-service$"}
+    with Simulator(world(faults=(fault,))) as sim:
+        result = run(configure(sim, FAST))
+        assert sim.log.count(api="run", path_contains="netra-auth-service") == 1
+    assert result.status == Status.ERROR
+    assert "permission denied reading Cloud Run service netra-auth-service" in result.summary
+    assert "roles/run.viewer" in result.remediation
+
+
+def test_secret_manager_denied_still_reports_the_services_drift() -> None:
+    fault = {"api": "secretmanager", "status": 403}
+    with Simulator(world("drift", faults=(fault,))) as sim:
+        result = run(configure(sim, FAST))
+    assert result.status == Status.FAIL
+    assert "uses connector staging-connector-v2" in result.summary
+    assert "permission denied" in result.evidence["secrets_not_verified"]
+
+
+def test_malformed_service_answer_is_an_error() -> None:
+    with Simulator("api-malformed") as sim:
+        result = run(configure(sim, FAST))
+    assert result.status == Status.ERROR
+    assert "Cloud Run service netra-" in result.summary
+
+
+def test_hanging_service_read_ends_in_error_within_the_deadline() -> None:
+    fault = {"api": "run", "path_regex": "/services/netra-backend-staging$", "hang": True}
+    with Simulator(world(faults=(fault,))) as sim:
+        started = time.monotonic()
+        result = run(configure(sim, FAST))
+        elapsed = time.monotonic() - started
+    assert result.status == Status.ERROR
+    assert "Cloud Run service netra-backend-staging" in result.summary
+    assert elapsed < 3 + 1.5

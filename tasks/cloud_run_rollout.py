@@ -105,7 +105,11 @@ def traffic_problem(service: Any) -> str | None:
         share = sum(t.percent for t in targets if to_latest(t))
         if share >= 100:
             continue
-        elsewhere = [f"{t.percent} % pinned to revision {t.revision}" for t in targets if t.percent and t.revision]
+        elsewhere = [
+            f"{t.percent} % pinned to revision {t.revision}"
+            for t in targets
+            if t.percent and t.revision and not to_latest(t)
+        ]
         detail = ", ".join(elsewhere) or ", ".join(traffic_split(targets))
         return f"{label}: {share} % to the latest ready revision {latest or '(none)'}; {detail}"
     if not service.traffic:

@@ -137,7 +137,14 @@ def test_traffic_to_the_latest_ready_revision_by_name_counts_as_latest() -> None
 def test_traffic_status_is_checked_even_when_the_spec_says_latest() -> None:
     split = [target(50), target(50, rev(40))]
     problem = traffic_problem(service(statuses=split))
-    assert problem is not None and problem.startswith("traffic status: 50 %") and rev(40) in problem
+    assert problem == f"traffic status: 50 % to the latest ready revision {rev(42)}; 50 % pinned to revision {rev(40)}"
+
+
+def test_a_latest_status_naming_its_revision_is_not_reported_as_pinned() -> None:
+    # The real API fills `revision` in the LATEST status entry with the revision it resolves to.
+    latest_named = {**target(50), "revision": rev(42)}
+    problem = traffic_problem(service(statuses=[latest_named, target(50, rev(40))]))
+    assert problem is not None and problem.endswith(f"; 50 % pinned to revision {rev(40)}")
 
 
 def test_traffic_any_accepts_a_pinned_revision() -> None:

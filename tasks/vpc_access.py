@@ -57,7 +57,7 @@ def _gcloud(verb: str, policy: VpcConnectorConfig, region: str, project: str, ex
 
 
 def _create_flags(policy: VpcConnectorConfig) -> str:
-    flags = f"--network {policy.network} --range {policy.ip_cidr_range or 'RANGE_28'}"
+    flags = f"--network {policy.network} --range {policy.ip_cidr_range or 'FREE_SLASH_28_RANGE'}"
     return f"{flags} --min-instances {policy.min_instances} --max-instances {policy.max_instances}"
 
 
@@ -99,11 +99,17 @@ def decide_connector(
     if state in TRANSITIONAL:
         failures.append(f"still {state} after waiting {waited_s:.1f} s")
         fixes.append(f"Wait for the operation to finish, then rerun; watch it with: {describe}")
-    elif state in ("ERROR", "DELETING"):
-        failures.append(f"state {state}, expected READY")
+    elif state == "ERROR":
+        failures.append("state ERROR, expected READY")
         fixes.append(
-            f"A connector in {state} cannot serve traffic; inspect it ({describe}), then delete and recreate it: "
+            f"A connector in ERROR cannot serve traffic; inspect it ({describe}), then delete and recreate it: "
             f"{_gcloud('delete', policy, region, project, '--quiet')} && "
+            f"{_gcloud('create', policy, region, project, _create_flags(policy))}"
+        )
+    elif state == "DELETING":
+        failures.append("state DELETING, expected READY")
+        fixes.append(
+            "The connector is being deleted; once it is gone, recreate it: "
             f"{_gcloud('create', policy, region, project, _create_flags(policy))}"
         )
     elif state != "READY":

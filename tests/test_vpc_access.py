@@ -66,6 +66,8 @@ def test_deleting_connector_fails() -> None:
     finding = decide_connector(connector(state="DELETING"), POLICY, REGION, PROJECT)
     assert finding.status == Status.FAIL
     assert "DELETING" in finding.summary
+    assert "connectors create staging-connector" in finding.remediation
+    assert "connectors delete" not in finding.remediation  # it is already going
 
 
 def test_connector_still_creating_after_the_wait_fails_saying_how_long_it_waited() -> None:

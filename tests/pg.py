@@ -164,6 +164,10 @@ def stop_postgres(base_dir: Path) -> bool:
     data_dir = Path(base_dir) / "data"
     if not (data_dir / "postmaster.pid").exists():
         return False
+    try:
+        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data_dir), "status"])
+    except RuntimeError:  # a stale pid file from a crashed server: nothing to stop
+        return False
     _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "-t", "20", "stop"])
     return True
 

@@ -69,6 +69,7 @@ class Simulator:
         self._stopping.clear()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it: no 40 ms stalls
         try:
             sock.bind((HOST, self._requested_ports[0]))
         except OSError as error:
@@ -125,7 +126,11 @@ class Simulator:
         google = self.scenario.google
         routes = [*self._partner_routes(), *google_routes(google, base_url), fallback_route()]
         front_door = Middleware(
-            GoogleFrontDoor, injector=injector, log=self.log, stopping=self._stopping, max_hang_s=google.max_hang_seconds
+            GoogleFrontDoor,
+            injector=injector,
+            log=self.log,
+            stopping=self._stopping,
+            max_hang_s=google.max_hang_seconds,
         )
         app = Starlette(routes=routes, middleware=[front_door], exception_handlers={GoogleError: google_error_handler})
         config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=1)

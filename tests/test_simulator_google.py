@@ -217,8 +217,12 @@ def test_monitoring_request_counts_per_class_and_no_5xx_series_without_errors(he
     classes = {(s.resource.labels["service_name"], s.metric.labels["response_code_class"]) for s in series}
     assert ("netra-backend-staging", "5xx") in classes
     assert ("netra-auth-service", "5xx") not in classes and ("netra-frontend-staging", "5xx") not in classes
-    total = sum(p.value.int64_value for s in series if s.resource.labels["service_name"] == "netra-frontend-staging"
-                for p in s.points)
+    total = sum(
+        p.value.int64_value
+        for s in series
+        if s.resource.labels["service_name"] == "netra-frontend-staging"
+        for p in s.points
+    )
     assert 950 <= total <= 1050  # ~1000 requests per 5 minutes
     assert all(s.metric.type == "run.googleapis.com/request_count" for s in series)
 
@@ -258,7 +262,9 @@ def test_update_service_operation_completes_with_a_new_ready_revision(world: Cli
     operation = client.update_service(service=service, **ONE)
     updated = operation.result(timeout=TIMEOUT, retry=None, polling=None)
     assert updated.template.scaling.min_instance_count == 3
-    assert updated.latest_created_revision.endswith("netra-backend-staging-00043-" + updated.latest_created_revision[-3:])
+    assert updated.latest_created_revision.endswith(
+        "netra-backend-staging-00043-" + updated.latest_created_revision[-3:]
+    )
     assert updated.latest_ready_revision == updated.latest_created_revision
     assert world.sim.log.count("run", method="PATCH") == 1
 
@@ -288,7 +294,9 @@ def test_stopped_database_is_runnable_with_activation_policy_never(world: Client
 
 @scenario("sql-maintenance")
 def test_database_in_maintenance(world: Clients) -> None:
-    assert world.sql().get(request={"project": PROJECT, "instance": "netra-staging-db"}, **ONE).state.name == "MAINTENANCE"
+    assert (
+        world.sql().get(request={"project": PROJECT, "instance": "netra-staging-db"}, **ONE).state.name == "MAINTENANCE"
+    )
 
 
 @scenario("sql-no-private-network")
@@ -469,7 +477,7 @@ def test_monitoring_faults_apply_to_grpc() -> None:
 
 
 def test_unknown_project_is_permission_denied_and_every_request_is_logged(healthy: Clients) -> None:
-    with pytest.raises(exceptions.Forbidden, match="vpcaccess.connectors.get"):
+    with pytest.raises(exceptions.Forbidden, match=r"vpcaccess\.connectors\.get"):
         healthy.vpcaccess().get_connector(name="projects/other/locations/us-central1/connectors/x", **ONE)
     entry = healthy.sim.log.entries("vpcaccess")[-1]
     assert (entry.method, entry.status) == ("GET", 403) and entry.path.endswith("/connectors/x")

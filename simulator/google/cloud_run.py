@@ -129,9 +129,9 @@ class CloudRunApi:
         service = self._services[service_name]
         return JSONResponse(self._operation_json(operation_id, service, service.revisions.get(number)))
 
-    def _operation_json(self, operation_id: str, service: ServiceState, revision: RevisionState | None) -> dict[
-        str, Any
-    ]:
+    def _operation_json(
+        self, operation_id: str, service: ServiceState, revision: RevisionState | None
+    ) -> dict[str, Any]:
         """A google.longrunning.Operation; done once the new revision is ready (or failed)."""
         google = self._google
         current = {"@type": SERVICE_TYPE, **service_json(google, service, self._base_url)}

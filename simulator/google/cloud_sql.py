@@ -62,7 +62,7 @@ class CloudSqlApi:
 
     async def connect_settings(self, request: Request) -> JSONResponse:
         """What cloud-sql-python-connector reads before connecting (no server CA: TLS is not simulated)."""
-        name, config = self._instance(request)
+        _, config = self._instance(request)
         return JSONResponse(
             {
                 "kind": "sql#connectSettings",
@@ -78,7 +78,7 @@ class CloudSqlApi:
         """The DatabaseInstance resource as v1beta4 returns it."""
         google = self._google
         major = config.database_version
-        body = {
+        body: dict[str, Any] = {
             "kind": "sql#instance",
             "state": config.state,
             "databaseVersion": major,

@@ -60,7 +60,13 @@ class SqlInstanceConfig(_Strict):
     exists: bool = True
     database_version: str = "POSTGRES_15"
     state: Literal[
-        "RUNNABLE", "SUSPENDED", "PENDING_DELETE", "PENDING_CREATE", "MAINTENANCE", "FAILED", "ONLINE_MAINTENANCE",
+        "RUNNABLE",
+        "SUSPENDED",
+        "PENDING_DELETE",
+        "PENDING_CREATE",
+        "MAINTENANCE",
+        "FAILED",
+        "ONLINE_MAINTENANCE",
         "REPAIRING",
     ] = "RUNNABLE"
     activation_policy: Literal["ALWAYS", "NEVER", "ON_DEMAND"] = "ALWAYS"
@@ -103,11 +109,15 @@ class RunConfig(_Strict):
     services: dict[str, RunServiceConfig] = Field(default_factory=dict)
 
 
+VersionState = Literal["ENABLED", "DISABLED", "DESTROYED"]
+DEFAULT_VERSIONS: tuple[VersionState, ...] = ("DISABLED", "ENABLED")
+
+
 class SecretConfig(_Strict):
     """A Secret Manager secret; versions are numbered 1..n in list order."""
 
     exists: bool = True
-    versions: list[Literal["ENABLED", "DISABLED", "DESTROYED"]] = Field(default_factory=lambda: ["DISABLED", "ENABLED"])
+    versions: list[VersionState] = Field(default_factory=lambda: list(DEFAULT_VERSIONS))
     payload: str | None = Field(None, description="Payload of every version; default a dummy per version.")
 
 

@@ -140,9 +140,9 @@ class MetricService:
         all_series = [_to_proto(item, kind, value_type, headers_only) for item in series]
         offset = int(base64.urlsafe_b64decode(request.page_token).decode()) if request.page_token else 0
         size = request.page_size or 100_000
-        next_token = base64.urlsafe_b64encode(str(offset + size).encode()).decode() if offset + size < len(
-            all_series
-        ) else ""
+        next_token = (
+            base64.urlsafe_b64encode(str(offset + size).encode()).decode() if offset + size < len(all_series) else ""
+        )
         return monitoring_v3.ListTimeSeriesResponse(
             time_series=all_series[offset : offset + size], next_page_token=next_token, unit="1"
         )

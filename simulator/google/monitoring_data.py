@@ -161,9 +161,15 @@ def reduce(series: list[Series], reducer: str, group_by: list[str]) -> list[Seri
         groups.setdefault(key, []).append(item)
     reduced = []
     for key, members in groups.items():
-        metric = {f.removeprefix("metric.labels."): v for f, v in zip(fields, key) if f.startswith("metric.") and v}
+        metric = {
+            f.removeprefix("metric.labels."): v
+            for f, v in zip(fields, key, strict=True)
+            if f.startswith("metric.") and v
+        }
         resource = {
-            f.removeprefix("resource.labels."): v for f, v in zip(fields, key) if f.startswith("resource.") and v
+            f.removeprefix("resource.labels."): v
+            for f, v in zip(fields, key, strict=True)
+            if f.startswith("resource.") and v
         }
         by_time: dict[float, list[float]] = {}
         for member in members:

@@ -78,9 +78,9 @@ def permission_denied(permission: str, resource: str) -> GoogleError:
     return GoogleError(403, f"Permission '{permission}' denied on resource '{resource}' (or it may not exist).")
 
 
-def paginate(items: Sequence[T], page_size: str | int | None, page_token: str | None, default: int) -> tuple[
-    list[T], str
-]:
+def paginate(
+    items: Sequence[T], page_size: str | int | None, page_token: str | None, default: int
+) -> tuple[list[T], str]:
     """One page of `items` and the next page token ("" on the last page). Tokens are opaque base64 offsets."""
     try:
         size = int(page_size) if page_size not in (None, "", 0, "0") else default

@@ -196,7 +196,9 @@ def test_load_balancer_timeouts_and_health_check(healthy: Clients) -> None:
         backends.get(project=PROJECT, backend_service="nope", **ONE)
 
 
-def _list_request_counts(clients: Clients, minutes: int = 5, **extra: Any) -> list[Any]:
+def _list_request_counts(
+    clients: Clients, minutes: int = 5, timeout: float = TIMEOUT, retry: Any = None, **extra: Any
+) -> list[Any]:
     from google.cloud import monitoring_v3
 
     now = time.time()
@@ -209,7 +211,7 @@ def _list_request_counts(clients: Clients, minutes: int = 5, **extra: Any) -> li
         ),
         **extra,
     }
-    return list(clients.metrics().list_time_series(request=request, **ONE))
+    return list(clients.metrics().list_time_series(request=request, timeout=timeout, retry=retry))
 
 
 def test_monitoring_request_counts_per_class_and_no_5xx_series_without_errors(healthy: Clients) -> None:
@@ -462,10 +464,8 @@ def test_overlays_compose(world: Clients) -> None:
 
 
 def test_monitoring_faults_apply_to_grpc() -> None:
-    healthy_world = load_scenario("healthy")
     fault = {"api": "monitoring", "status": 403, "times": 1, "message": "Permission denied."}
-    google = healthy_world.google.model_validate({**healthy_world.google.model_dump(), "faults": [fault]})
-    with Simulator(healthy_world.model_copy(update={"google": google})) as sim:
+    with Simulator(_with_google("healthy", faults=[fault])) as sim:
         clients = Clients(sim)
         try:
             with pytest.raises(exceptions.PermissionDenied):
@@ -481,3 +481,37 @@ def test_unknown_project_is_permission_denied_and_every_request_is_logged(health
         healthy.vpcaccess().get_connector(name="projects/other/locations/us-central1/connectors/x", **ONE)
     entry = healthy.sim.log.entries("vpcaccess")[-1]
     assert (entry.method, entry.status) == ("GET", 403) and entry.path.endswith("/connectors/x")
+
+
+def _with_google(name: str, **google: Any) -> Any:
+    """Scenario `name` with some `[google]` keys replaced (for one-off worlds that need no scenario file)."""
+    base = load_scenario(name)
+    merged = base.google.model_validate({**base.google.model_dump(), **google})
+    return base.model_copy(update={"google": merged})
+
+
+def test_monitoring_hang_is_cut_by_the_grpc_deadline_and_stop_stays_prompt() -> None:
+    world_ = _with_google("healthy", faults=[{"api": "monitoring", "hang": True}])
+    sim = Simulator(world_).start()
+    clients = Clients(sim)
+    try:
+        started = time.monotonic()
+        with pytest.raises(exceptions.DeadlineExceeded):
+            _list_request_counts(clients, timeout=0.5, retry=None)
+        assert time.monotonic() - started < 2.0
+    finally:
+        clients.close()
+        started = time.monotonic()
+        sim.stop()
+        assert time.monotonic() - started < 3.0
+
+
+def test_per_api_latency_setting_slows_only_that_api() -> None:
+    with Simulator(_with_google("healthy", api_latency_ms={"compute": 300})) as sim:
+        started = time.monotonic()
+        requests.get(f"{sim.url}/v1/{CONNECTOR}", timeout=TIMEOUT).raise_for_status()
+        fast = time.monotonic() - started
+        started = time.monotonic()
+        requests.get(f"{sim.url}/compute/v1/projects/{PROJECT}/global/healthChecks", timeout=TIMEOUT)
+        slow = time.monotonic() - started
+    assert fast < 0.25 <= 0.3 <= slow < 1.5

@@ -196,7 +196,8 @@ class SlackReporter:
         self._previous: dict[str, CheckHistory] | None = None
         self._previous_loaded = False
         self._replied: set[Phase] = set()
-        self._next_post: dict[str, float] = {}
+        self._next_post: dict[str, float] = {}  # channel key -> earliest time of the next message
+        self._channel_ids: dict[str, str] = {}  # channel name -> id, learnt from answers (updates address ids)
         self._dead_channels: set[str] = set()
         self._token_dead = False
         self._spent_s = 0.0
@@ -377,7 +378,9 @@ class SlackReporter:
 
     async def _reply(self, result: PhaseResult, changes: Changes, mention: str | None) -> None:
         if self._parent is None:
-            self._note("thread-reply", f"no parent message to reply under for {result.phase.value}")
+            reason = self._skip_reason(self.slack.channel) or "skipped: no parent message to reply under"
+            entry = {"method": "chat.postMessage", "channel": self.slack.channel, "purpose": "thread-reply"}
+            self._notifications.append({**entry, "ok": False, "error": reason, "attempts": 0})
             return
         message = thread_reply(result, changes, mention)
         await self._deliver(
@@ -492,7 +495,8 @@ class SlackReporter:
         except Exception as error:  # a block over Slack's limits: send the plain text rather than nothing
             logger.warning("Slack %s for %s: blocks invalid (%s), sending text only", method, purpose, error)
             payload = {"text": self._scrub(message.text)}
-        if method in ("chat.postMessage", "webhook"):
+        posting = method in ("chat.postMessage", "webhook")
+        if posting:
             await self._pace(channel)
         retries = [0]
         token = _RETRIES.set(retries)
@@ -507,6 +511,13 @@ class SlackReporter:
         finally:
             _RETRIES.reset(token)
             self._spent_s += time.monotonic() - started
+            if posting and delivered is not None:  # a retried message lands late: a full interval after it
+                key = self._channel_key(channel)
+                self._next_post[key] = max(
+                    self._next_post.get(key, 0.0), time.monotonic() + self.limits.post_interval_s
+                )
+        if delivered is not None and method == "chat.postMessage":
+            self._learn_channel(channel, delivered.channel)
         if delivered is None and error_code is None:
             error_code = "no_ts_in_answer"
         entry.update(ok=error_code is None, error=error_code, attempts=retries[0] + 1)
@@ -520,7 +531,7 @@ class SlackReporter:
     def _skip_reason(self, channel: str) -> str | None:
         if self._token_dead:
             return "skipped: the Slack credentials were rejected earlier in this run"
-        if channel in self._dead_channels:
+        if self._channel_key(channel) in self._dead_channels:
             return "skipped: this channel was rejected earlier in this run"
         if self._failures_in_a_row >= self.limits.breaker_failures:
             return f"skipped: Slack unavailable ({self._failures_in_a_row} calls in a row failed)"
@@ -531,11 +542,25 @@ class SlackReporter:
     def _budget_left(self) -> float:
         return self.limits.run_budget_s - self._spent_s
 
+    def _channel_key(self, channel: str) -> str:
+        """One key per channel whether addressed as '#name', 'name' or its id."""
+        name = channel.removeprefix("#")
+        return self._channel_ids.get(name, name)
+
+    def _learn_channel(self, channel: str, channel_id: str) -> None:
+        name = channel.removeprefix("#")
+        if name == channel_id or not channel_id:
+            return
+        self._channel_ids[name] = channel_id
+        if name in self._next_post:
+            self._next_post[channel_id] = max(self._next_post.get(channel_id, 0.0), self._next_post.pop(name))
+
     async def _pace(self, channel: str) -> None:
         """One message per second per channel: reserve the next slot before waiting, so concurrent posts queue."""
+        key = self._channel_key(channel)
         now = time.monotonic()
-        slot = max(now, self._next_post.get(channel, 0.0))
-        self._next_post[channel] = slot + self.limits.post_interval_s
+        slot = max(now, self._next_post.get(key, 0.0))
+        self._next_post[key] = slot + self.limits.post_interval_s
         if slot > now:
             await asyncio.sleep(slot - now)
 
@@ -548,7 +573,7 @@ class SlackReporter:
         if error in TOKEN_ERRORS:
             self._token_dead = True
         elif error in CHANNEL_ERRORS:
-            self._dead_channels.add(channel)
+            self._dead_channels.add(self._channel_key(channel))
         else:
             self._failures_in_a_row += 1
         logger.warning(

@@ -230,7 +230,7 @@ def parent_message(progress: Progress, now: datetime | None = None) -> SlackMess
         blocks.append(_section(outcome))
     states = ", ".join(f"{name} {line.state.value}" for name, line in progress.phases.items())
     tail = f" - {progress.outcome.replace('_', ' ')}" if progress.outcome else ""
-    text = f"{_title(progress)} ({TRIGGER_WORDS.get(progress.trigger, progress.trigger)}): {states}{tail}"
+    text = f"{_title(progress)} ({escape(TRIGGER_WORDS.get(progress.trigger, progress.trigger))}): {states}{tail}"
     return SlackMessage(clip(text, FALLBACK_CHARS), tuple(blocks))
 
 
@@ -274,7 +274,7 @@ def problem_blocks(result: PhaseResult, changes: Changes, mention: str | None) -
 
 def problems_text(result: PhaseResult, changes: Changes, mention: str | None) -> str:
     problems = [c for c in result.checks if c.problem]
-    listed = "; ".join(f"{c.id} {c.status.value} ({changes.mark(c.id)}): {c.summary}" for c in problems)
+    listed = "; ".join(f"{c.id} {c.status.value} ({changes.mark(c.id)}): {escape(c.summary)}" for c in problems)
     who = f"{mention} " if mention else ""
     return f"{who}{PHASE_TITLES[result.phase]} {FROM_STATUS[result.status].value}: {listed}"
 
@@ -295,7 +295,7 @@ def team_pointer(
     where = f"Details in the thread of the run's message in <#{parent_channel}>"
     link = f" · <{run_url}|Prefect flow run>" if run_url else ""
     line = f"{mention} {PHASE_TITLES[result.phase]} {word} in {escape(environment)}: {escape(ids)}. {where}{link}"
-    text = f"{mention} {PHASE_TITLES[result.phase]} {word} in {environment}: {ids}. See #{parent_channel} thread."
+    text = f"{mention} {PHASE_TITLES[result.phase]} {word} in {escape(environment)}: {escape(ids)}. {where}."
     return SlackMessage(clip(text, FALLBACK_CHARS), (_section(line),))
 
 
@@ -311,7 +311,7 @@ def stakeholder_message(environment: str, summary: str, verdict: str, run_url: s
         _section(markdown_to_mrkdwn(summary)),
         _context(f"Verdict: {verdict.replace('_', ' ')}{link}"),
     ]
-    text = f"Staging status ({environment}): {verdict.replace('_', ' ')}. " + summary.replace("**", "")
+    text = f"Staging status ({environment}): {verdict.replace('_', ' ')}. " + escape(summary.replace("**", ""))
     return SlackMessage(clip(text, FALLBACK_CHARS), tuple(blocks))
 
 
@@ -337,7 +337,7 @@ def webhook_run_message(progress: Progress, summary: str | None, now: datetime |
     if not summary:
         return parent
     blocks = [*parent.blocks, DividerBlock(), _section(markdown_to_mrkdwn(summary))]
-    return SlackMessage(clip(f"{parent.text}\n{summary.replace('**', '')}", FALLBACK_CHARS), tuple(blocks))
+    return SlackMessage(clip(f"{parent.text}\n{escape(summary.replace('**', ''))}", FALLBACK_CHARS), tuple(blocks))
 
 
 def stakeholder_summary(report: RunReport) -> str | None:

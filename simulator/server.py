@@ -25,6 +25,7 @@ from simulator.google.faults import FaultInjector
 from simulator.google.frontdoor import GoogleFrontDoor
 from simulator.google.monitoring import MetricService
 from simulator.google.rest import GoogleError, google_error_handler
+from simulator.google.sql_proxy import LazyCertificates, SqlServerProxy
 from simulator.requestlog import RequestLog
 from simulator.scenario import Scenario, load_scenario
 
@@ -49,6 +50,8 @@ class Simulator:
         self._http: uvicorn.Server | None = None
         self._http_thread: threading.Thread | None = None
         self._grpc: grpc.Server | None = None
+        self._sql_proxy: SqlServerProxy | None = None
+        self._sql_certificates = LazyCertificates(self.scenario.google.project)
 
     @property
     def url(self) -> str:
@@ -80,6 +83,12 @@ class Simulator:
         try:
             self._start_grpc(injector)
             self._start_http(sock, injector)
+            sqladmin = self.scenario.google.sqladmin
+            if sqladmin.proxy_upstream:
+                self._sql_proxy = SqlServerProxy(
+                    self._sql_certificates.get(), sqladmin.proxy_port, sqladmin.proxy_upstream
+                )
+                self._sql_proxy.start()
         except BaseException:
             self.stop()
             raise
@@ -94,7 +103,9 @@ class Simulator:
             self._http_thread.join(STOP_TIMEOUT_S)
         if self._grpc is not None:
             self._grpc.stop(grace=0.2).wait(STOP_TIMEOUT_S)
-        self._http, self._http_thread, self._grpc = None, None, None
+        if self._sql_proxy is not None:
+            self._sql_proxy.stop()
+        self._http, self._http_thread, self._grpc, self._sql_proxy = None, None, None, None
 
     def __enter__(self) -> "Simulator":
         return self.start()
@@ -124,7 +135,7 @@ class Simulator:
     def _start_http(self, sock: socket.socket, injector: FaultInjector) -> None:
         base_url = f"http://{HOST}:{self._port}"
         google = self.scenario.google
-        routes = [*self._partner_routes(), *google_routes(google, base_url), fallback_route()]
+        routes = [*self._partner_routes(), *google_routes(google, base_url, self._sql_certificates), fallback_route()]
         front_door = Middleware(
             GoogleFrontDoor,
             injector=injector,

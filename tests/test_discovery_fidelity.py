@@ -163,6 +163,8 @@ class Crawler:
         for instance in self.fetch("sqladmin", f"/sql/v1beta4/projects/{PROJECT}/instances").get("items", []):
             self.fetch("sqladmin", f"/sql/v1beta4/projects/{PROJECT}/instances/{instance['name']}")
             self.fetch("sqladmin", f"/sql/v1beta4/projects/{PROJECT}/instances/{instance['name']}/connectSettings")
+            path = f"/sql/v1beta4/projects/{PROJECT}/instances/{instance['name']}:generateEphemeralCert"
+            self.fetch("sqladmin", path, "POST", {"public_key": _public_key_pem()})
         for service in self.fetch("run", f"/v2/{LOCATION}/services").get("services", []):
             self.fetch("run", f"/v2/{service['name']}")
             for revision in self.fetch("run", f"/v2/{service['name']}/revisions").get("revisions", []):
@@ -182,6 +184,15 @@ class Crawler:
             for group in backend.get("backends", []):
                 path = f"{compute}/backendServices/{backend['name']}/getHealth"
                 self.fetch("compute", path, "POST", {"group": group["group"]})
+
+
+@cache
+def _public_key_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def _resource_scenarios() -> list[str]:

@@ -484,9 +484,9 @@ def test_unknown_project_is_permission_denied_and_every_request_is_logged(health
 
 
 def _with_google(name: str, **google: Any) -> Any:
-    """Scenario `name` with some `[google]` keys replaced (for one-off worlds that need no scenario file)."""
+    """Scenario `name` with `google` deep-merged into its `[google]` table (one-off worlds without a file)."""
     base = load_scenario(name)
-    merged = base.google.model_validate({**base.google.model_dump(), **google})
+    merged = base.google.model_validate(deep_merge(base.google.model_dump(), google))
     return base.model_copy(update={"google": merged})
 
 
@@ -515,3 +515,42 @@ def test_per_api_latency_setting_slows_only_that_api() -> None:
         requests.get(f"{sim.url}/compute/v1/projects/{PROJECT}/global/healthChecks", timeout=TIMEOUT)
         slow = time.monotonic() - started
     assert fast < 0.25 <= 0.3 <= slow < 1.5
+
+
+def test_cloud_sql_connector_reaches_postgres_through_the_simulated_server_proxy(postgres: Any) -> None:
+    """cloud-sql-python-connector: connectSettings, generateEphemeralCert, then mutual TLS on port 3307."""
+    import asyncio
+
+    from google.cloud.sql.connector import Connector, IPTypes, RefreshStrategy
+    from google.oauth2.credentials import Credentials
+
+    world_ = _with_google("sql-localhost", sqladmin={"proxy_upstream": f"127.0.0.1:{postgres.port}"})
+
+    async def select_one(sim: Simulator) -> int:
+        connector = Connector(
+            ip_type=IPTypes.PRIVATE,
+            timeout=int(TIMEOUT),
+            credentials=Credentials(token="simulator"),
+            loop=asyncio.get_running_loop(),
+            sqladmin_api_endpoint=sim.url,
+            refresh_strategy=RefreshStrategy.LAZY,
+        )
+        try:
+            connection = await connector.connect_async(
+                "netra-staging:us-central1:netra-staging-db",
+                "asyncpg",
+                user=postgres.user,
+                password=postgres.password,
+                db=postgres.dbname,
+            )
+            try:
+                return int(await connection.fetchval("SELECT 1"))
+            finally:
+                await connection.close()
+        finally:
+            await connector.close_async()
+
+    with Simulator(world_) as sim:
+        assert asyncio.run(asyncio.wait_for(select_one(sim), 3 * TIMEOUT)) == 1
+        assert sim.log.count("sqladmin", "GET", "/connectSettings") == 1
+        assert sim.log.count("sqladmin", "POST", ":generateEphemeralCert") == 1

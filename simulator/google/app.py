@@ -11,16 +11,17 @@ from simulator.google.config import GoogleConfig
 from simulator.google.faults import classify
 from simulator.google.rest import error_body
 from simulator.google.secret_manager import SecretManagerApi
+from simulator.google.sql_proxy import LazyCertificates
 from simulator.google.vpc_access import VpcAccessApi
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def google_routes(google: GoogleConfig, base_url: str) -> list[BaseRoute]:
+def google_routes(google: GoogleConfig, base_url: str, sql_certificates: LazyCertificates) -> list[BaseRoute]:
     """Every REST route of the simulated Google APIs (state lives in the API objects, one per call)."""
     return [
         *VpcAccessApi(google).routes(),
-        *CloudSqlApi(google).routes(),
+        *CloudSqlApi(google, sql_certificates).routes(),
         *CloudRunApi(google, base_url).routes(),
         *SecretManagerApi(google).routes(),
         *ComputeApi(google).routes(),

@@ -1,13 +1,17 @@
 """Cloud SQL Admin v1beta4 (`google.cloud.sqladmin_v1beta4`, REST): get and list instances, connect settings."""
 
+import json
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from simulator.google.config import GoogleConfig, SqlInstanceConfig
 from simulator.google.rest import GoogleError, drop_empty, paginate, timestamp
+from simulator.google.sql_proxy import LazyCertificates
 
 PREFIX = "/sql/v1beta4/projects/{project}/instances"
 SELF_LINK_ROOT = "https://sqladmin.googleapis.com/sql/v1beta4"
@@ -16,14 +20,16 @@ SELF_LINK_ROOT = "https://sqladmin.googleapis.com/sql/v1beta4"
 class CloudSqlApi:
     """Cloud SQL instances. Note the API has no STOPPED state: stopped = RUNNABLE + activationPolicy NEVER."""
 
-    def __init__(self, google: GoogleConfig) -> None:
+    def __init__(self, google: GoogleConfig, certificates: LazyCertificates) -> None:
         self._google = google
+        self._certificates = certificates
 
     def routes(self) -> list[BaseRoute]:
         return [
             Route(PREFIX, self.list_instances, methods=["GET"]),
             Route(PREFIX + "/{instance}", self.get_instance, methods=["GET"]),
             Route(PREFIX + "/{instance}/connectSettings", self.connect_settings, methods=["GET"]),
+            Route(PREFIX + "/{instance}:generateEphemeralCert", self.generate_ephemeral_cert, methods=["POST"]),
         ]
 
     def _check_project(self, request: Request) -> str:
@@ -61,18 +67,44 @@ class CloudSqlApi:
         return JSONResponse(body)
 
     async def connect_settings(self, request: Request) -> JSONResponse:
-        """What cloud-sql-python-connector reads before connecting (no server CA: TLS is not simulated)."""
-        _, config = self._instance(request)
+        """What cloud-sql-python-connector reads before connecting: addresses and the server CA."""
+        name, config = self._instance(request)
+        certificates = self._certificates.get()
         return JSONResponse(
             {
                 "kind": "sql#connectSettings",
+                "serverCaCert": self._ssl_cert_json(name, certificates.ca_cert, "Google Cloud SQL Server CA"),
                 "ipAddresses": self._ip_addresses(config),
                 "region": self._google.region,
                 "databaseVersion": config.database_version,
                 "backendType": "SECOND_GEN",
                 "pscEnabled": False,
+                "serverCaMode": "GOOGLE_MANAGED_INTERNAL_CA",
             }
         )
+
+    async def generate_ephemeral_cert(self, request: Request) -> JSONResponse:
+        """Sign the connector's public key: the client certificate for mutual TLS to port 3307."""
+        name, _ = self._instance(request)
+        try:
+            public_key = str(json.loads(await request.body() or b"{}")["public_key"])
+            certificates = self._certificates.get()
+            cert = certificates.sign_client_key(public_key, f"{self._google.project_number}-ephemeral")
+        except (KeyError, TypeError, ValueError) as error:
+            raise GoogleError(400, f"Invalid request: public_key must be a PEM public key ({error}).") from error
+        return JSONResponse({"ephemeralCert": self._ssl_cert_json(name, cert, cert.subject.rfc4514_string())})
+
+    def _ssl_cert_json(self, instance: str, cert: x509.Certificate, common_name: str) -> dict[str, Any]:
+        return {
+            "kind": "sql#sslCert",
+            "certSerialNumber": str(cert.serial_number),
+            "cert": cert.public_bytes(serialization.Encoding.PEM).decode(),
+            "commonName": common_name,
+            "sha1Fingerprint": cert.fingerprint(hashes.SHA1()).hex(),
+            "instance": instance,
+            "createTime": cert.not_valid_before_utc.isoformat().replace("+00:00", "Z"),
+            "expirationTime": cert.not_valid_after_utc.isoformat().replace("+00:00", "Z"),
+        }
 
     def instance_json(self, name: str, config: SqlInstanceConfig) -> dict[str, Any]:
         """The DatabaseInstance resource as v1beta4 returns it."""

@@ -171,6 +171,10 @@ class VpcAccessConfig(_Strict):
 
 class SqlAdminConfig(_Strict):
     instances: dict[str, SqlInstanceConfig] = Field(default_factory=dict)
+    proxy_upstream: str = Field(
+        "", description="host:port of a PostgreSQL behind the simulated server proxy (cloud-sql-python-connector)."
+    )
+    proxy_port: int = Field(3307, ge=0, le=65535, description="The connector always dials 3307.")
 
 
 class GoogleConfig(_Strict):

@@ -47,8 +47,11 @@ logger = logging.getLogger("runbook.slack")
 _sdk_logger = logging.getLogger("runbook.slack.sdk")
 _sdk_logger.setLevel(logging.INFO)
 
-TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
-CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "no_service", "invalid_token"})
+# The credentials are dead (for a webhook, the URL is the credential): nothing more is tried in this run.
+TOKEN_ERRORS = frozenset(
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "invalid_token", "no_service"}
+)
+CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
 _SECRET_PATTERNS = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|https://hooks\.slack\.com/\S+")
 _RETRIES: ContextVar[list[int] | None] = ContextVar("slack_retries", default=None)
 
@@ -236,8 +239,10 @@ class SlackReporter:
             return
         record = self._load_parent()
         self._progress = new_progress(self.config.name, self.trigger, phases, self.run_url, datetime.now(UTC))
-        if record is not None:  # a retried flow: same message, its original start time
-            self._progress.started_at = Progress.from_dict(record.progress).started_at or self._progress.started_at
+        if record is not None:  # a retried flow: same message, its original start time, what it already posted
+            earlier = Progress.from_dict(record.progress)
+            self._progress.started_at = earlier.started_at or self._progress.started_at
+            self._progress.stakeholder_posted = earlier.stakeholder_posted
         self._load_previous()
         if self._mode == "api":
             await self._show_parent("parent")
@@ -261,7 +266,8 @@ class SlackReporter:
         has_problems = any(c.problem for c in result.checks)
         mention, route = self._route(result)
         if self._mode == "webhook":
-            await self._webhook(webhook_phase_message(progress, result, changes, mention), "phase-end")
+            if has_problems or not self.slack.quiet:  # quiet: a passing phase is only told in the run-end message
+                await self._webhook(webhook_phase_message(progress, result, changes, mention), "phase-end")
             return
         await self._show_parent("parent-update")
         if has_problems:
@@ -291,9 +297,12 @@ class SlackReporter:
                     self._replied.add(result.phase)
                     changes = compare(self._load_previous(), list(result.checks))
                     await self._reply(result, changes, self._route(result)[0])
-            if summary and self.slack.stakeholder_channel and not quiet_pass:
+            if summary and self.slack.stakeholder_channel and not quiet_pass and not progress.stakeholder_posted:
                 message = stakeholder_message(report.environment, summary, report.verdict.value, self.run_url)
-                await self._deliver("chat.postMessage", self.slack.stakeholder_channel, message, purpose="stakeholder")
+                channel = self.slack.stakeholder_channel
+                if await self._deliver("chat.postMessage", channel, message, purpose="stakeholder") is not None:
+                    progress.stakeholder_posted = True  # a retried flow does not tell stakeholders twice
+                    self._save()
         try:
             self.history.record(report, self.run_id)
         except OSError as error:
@@ -302,10 +311,7 @@ class SlackReporter:
     async def _run_crashed(self, message: str, cancelled: bool) -> None:
         if not await self._ready():
             return
-        if self._progress is None:
-            record = self._load_parent()
-            self._progress = Progress.from_dict(record.progress) if record is not None else self._current_progress()
-        progress = self._progress
+        progress = self._current_progress()
         for line in progress.phases.values():
             if line.state == PhaseState.running:
                 line.state = PhaseState.interrupted
@@ -329,8 +335,14 @@ class SlackReporter:
             self._note(event, f"reporter error: {type(error).__name__}")
 
     def _current_progress(self) -> Progress:
-        if self._progress is None:  # an event without run_started (or a fresh process)
-            self._progress = new_progress(self.config.name, self.trigger, list(Phase), self.run_url, datetime.now(UTC))
+        """The progress shown so far; for an event without run_started (a fresh process), the stored one."""
+        if self._progress is None:
+            record = self._load_parent()
+            self._progress = (
+                Progress.from_dict(record.progress)
+                if record is not None
+                else new_progress(self.config.name, self.trigger, list(Phase), self.run_url, datetime.now(UTC))
+            )
         return self._progress
 
     def _load_parent(self) -> Any:
@@ -370,11 +382,16 @@ class SlackReporter:
                 self._parent = delivered
         else:
             await self._deliver("chat.update", self._parent.channel, message, purpose=purpose, ts=self._parent.ts)
-        if self._parent is not None:
-            try:
-                self.store.put(self.run_id, self._parent.channel, self._parent.ts, progress.to_dict())
-            except OSError as error:
-                self._note("store", f"parent message not stored: {type(error).__name__}")
+        self._save()
+
+    def _save(self) -> None:
+        """Remember the parent and its progress for a retried flow or a crash hook in another process."""
+        if self._parent is None or self._progress is None:
+            return
+        try:
+            self.store.put(self.run_id, self._parent.channel, self._parent.ts, self._progress.to_dict())
+        except OSError as error:
+            self._note("store", f"parent message not stored: {type(error).__name__}")
 
     async def _reply(self, result: PhaseResult, changes: Changes, mention: str | None) -> None:
         if self._parent is None:

@@ -90,6 +90,7 @@ class Progress:
     outcome: str | None = None  # passed / passed_with_warnings / failed / crashed / cancelled
     outcome_detail: str = ""
     duration_s: float | None = None
+    stakeholder_posted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,6 +111,7 @@ class Progress:
             outcome=data.get("outcome") if isinstance(data.get("outcome"), str) else None,
             outcome_detail=str(data.get("outcome_detail", "")),
             duration_s=data.get("duration_s") if isinstance(data.get("duration_s"), int | float) else None,
+            stakeholder_posted=data.get("stakeholder_posted") is True,
         )
 
 

@@ -307,9 +307,7 @@ async def test_webhook_mode_posts_one_message_per_phase_end_and_one_at_run_end(
     slack_env: pytest.MonkeyPatch, start_sim: Callable[..., Simulator], tmp_path: Path
 ) -> None:
     sim = start_sim()
-    slack_env.delenv("SLACK_BOT_TOKEN")
-    slack_env.setenv("SLACK_WEBHOOK_URL", f"{sim.url}/slack/webhook/T0SIMTEAM01/B0SIMHOOK01/{HOOK_SECRET}")
-    reporter = reporter_for(sim, tmp_path, {"webhook_url_env": "SLACK_WEBHOOK_URL"})
+    reporter = reporter_for(sim, tmp_path, use_webhook(sim, slack_env))
     await drive(reporter, run_results(Phase.restoration))
     assert requests(sim) == [(HOOK, DEPLOYS)] * 4
     assert all(n["ok"] and n["method"] == "webhook" for n in reporter.notifications)
@@ -317,6 +315,37 @@ async def test_webhook_mode_posts_one_message_per_phase_end_and_one_at_run_end(
     assert "@platform-oncall *Service restoration failed*" in body_text(messages[1])
     assert "❌ *Verdict: failed*" in body_text(messages[3])
     assert not any(HOOK_SECRET in json.dumps(n) for n in reporter.notifications)
+
+
+def use_webhook(sim: Simulator, env: pytest.MonkeyPatch) -> dict[str, Any]:
+    env.delenv("SLACK_BOT_TOKEN", raising=False)
+    env.setenv("SLACK_WEBHOOK_URL", f"{sim.url}/slack/webhook/T0SIMTEAM01/B0SIMHOOK01/{HOOK_SECRET}")
+    return {"webhook_url_env": "SLACK_WEBHOOK_URL"}
+
+
+async def test_quiet_webhook_run_that_passes_posts_only_the_run_end_and_a_crash_is_posted_too(
+    slack_env: pytest.MonkeyPatch, start_sim: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = start_sim()
+    reporter = reporter_for(sim, tmp_path, {**use_webhook(sim, slack_env), "quiet": True})
+    await drive(reporter, run_results())
+    assert requests(sim) == [(HOOK, DEPLOYS)]
+    crashed = reporter_for(sim, tmp_path, use_webhook(sim, slack_env), run_id="run-2")
+    await crashed.run_started(list(Phase))
+    await crashed.run_crashed("worker lost")
+    assert requests(sim) == [(HOOK, DEPLOYS)] * 2
+    assert "💥 *Run crashed*: worker lost" in render_conversation(sim.log)
+
+
+async def test_revoked_webhook_is_permanent_and_recorded(
+    slack_env: pytest.MonkeyPatch, start_sim: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = start_sim("slack-invalid-auth")
+    reporter = reporter_for(sim, tmp_path, use_webhook(sim, slack_env))
+    await drive(reporter, run_results(Phase.infrastructure))
+    assert [method for method, _ in requests(sim)] == [HOOK]  # rejected: the answer names no channel
+    notes = reporter.notifications
+    assert notes[0]["error"] == "invalid_token" and "credentials were rejected" in notes[1]["error"]
 
 
 # ---- Slack misbehaving: the run goes on, everything is recorded ----------------------------------------------------
@@ -516,6 +545,11 @@ async def test_a_retried_flow_reuses_the_parent_message(
     assert requests(sim) == [(POST, DEPLOYS)] + [(UPDATE, DEPLOYS)] * 3
     assert {n["ts"] for n in first.notifications + retried.notifications} == {first.notifications[0]["ts"]}
     assert len(conversation(sim.log)[0]["messages"]) == 1
+    report = report_of(run_results())
+    await retried.run_finished(report)
+    await reporter_for(sim, tmp_path).run_finished(report)  # retried once more after the end
+    assert requests(sim).count((POST, HEALTH)) == 1  # stakeholders are told once
+    assert requests(sim).count((POST, DEPLOYS)) == 1
 
 
 @pytest.mark.parametrize(("cancelled", "words"), [(False, "💥 *Run crashed*"), (True, "🛑 *Run cancelled*")])

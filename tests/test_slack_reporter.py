@@ -7,6 +7,7 @@ recorded body holds a secret value and that every message passes slack_sdk's Blo
 
 import itertools
 import json
+import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -449,6 +450,25 @@ async def test_a_channel_that_does_not_exist_is_recorded_and_not_tried_again(
         "skipped: this channel was rejected earlier in this run",
     ]
     assert requests(sim).count((POST, "no-such-channel")) == 1
+
+
+async def test_unreachable_slack_connection_errors_are_retried_then_recorded(
+    slack_env: pytest.MonkeyPatch, start_sim: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = start_sim()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    try:
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/slack/api/"
+        reporter = reporter_for(sim, tmp_path, {"api_base_url": url})
+        started = time.monotonic()
+        await drive(reporter, run_results())
+        assert time.monotonic() - started < 3.0
+    finally:
+        closed.close()
+    notes = reporter.notifications
+    assert [(n["error"], n["attempts"]) for n in notes[:3]] == [("connection_error (ClientConnectorError)", 3)] * 3
+    assert all(n["error"].startswith("skipped: Slack unavailable") for n in notes[3:])
 
 
 async def test_a_hanging_slack_is_cut_by_the_call_timeout_and_the_run_budget(

@@ -74,8 +74,13 @@ class CheckContext:
             raise RuntimeError(f"check {self.spec.id} needs Google clients but none were given")
         return self._clients
 
-    async def call(self, api: str, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Call `fn` (a Google client method) for `what` on `api`; API failures become CheckAbort."""
+    async def call(
+        self, api: str, what: str, fn: Callable[..., T], /, *args: Any, role: str | None = None, **kwargs: Any
+    ) -> T:
+        """Call `fn` (a Google client method) for `what` on `api`; API failures become CheckAbort.
+
+        `role` names the IAM role a 403 should ask for when it is not `api`'s viewer role (e.g. a write).
+        """
         try:
             return await call_api(
                 fn, *args, deadline=self.deadline, timeout=self.timeout, counter=self.counter, **kwargs
@@ -88,7 +93,16 @@ class CheckContext:
                 f"Check the {api} API's status and the network path to it; rerun when it answers.",
             ) from None
         except Exception as error:  # every other failure is classified, never re-raised as a traceback
-            raise classify_api_error(api, what, error, self.counter.attempts, self.config.gcp.project) from None
+            raise classify_api_error(api, what, error, self.counter.attempts, self.config.gcp.project, role) from None
+
+    async def call_optional(self, api: str, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T | None:
+        """Like `call`, but a 404 answers None (the caller decides what absence means)."""
+        try:
+            return await self.call(api, what, fn, *args, **kwargs)
+        except CheckAbort as abort:
+            if abort.http_status == 404:
+                return None
+            raise
 
     def result(
         self, status: Status, summary: str, evidence: dict[str, Any] | None = None, remediation: str = ""
@@ -110,13 +124,21 @@ class CheckContext:
         return self.result(finding.status, finding.summary, finding.evidence, finding.remediation)
 
 
-def classify_api_error(api: str, what: str, error: BaseException, attempts: int, project: str) -> CheckAbort:
+def _unparseable(error: BaseException) -> bool:
+    from google.protobuf.json_format import ParseError
+
+    return isinstance(error, ValueError | json.JSONDecodeError | TypeError | KeyError | ParseError)
+
+
+def classify_api_error(
+    api: str, what: str, error: BaseException, attempts: int, project: str, role: str | None = None
+) -> CheckAbort:
     """403 -> ERROR naming the role; 404 -> FAIL naming the resource; transient after retries -> ERROR."""
     status = http_status(error)
     detail = _short(error)
     evidence: dict[str, Any] = {"api": api, "resource": what, "http_status": status, "error": detail}
     if status == 403:
-        role = VIEWER_ROLES.get(api, "a viewer role")
+        role = role or VIEWER_ROLES.get(api, "a viewer role")
         return CheckAbort(
             Status.ERROR,
             f"permission denied reading {what} ({api}): {detail}",
@@ -143,7 +165,7 @@ def classify_api_error(api: str, what: str, error: BaseException, attempts: int,
             f"Transient {api} errors outlasted the deadline; check https://status.cloud.google.com and rerun.",
             status,
         )
-    if isinstance(error, ValueError | json.JSONDecodeError | TypeError | KeyError):
+    if _unparseable(error):
         return CheckAbort(
             Status.ERROR,
             f"unparseable answer from {api} for {what}: {detail}",

@@ -127,6 +127,11 @@ def run(
     ] = None,
     report: Annotated[Path | None, typer.Option(help="Write the JSON report to this file.")] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML (one testcase per check) to this file.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; call nothing.")] = False,
+    redeploy: Annotated[bool, typer.Option(help="Roll a new revision of each service in phase 2 (mutates).")] = False,
+    approve: Annotated[bool, typer.Option(help="Approve the redeploy up front (required with --redeploy).")] = False,
+    approval_timeout: Annotated[int, typer.Option(help="Seconds to wait for approval in the UI.", min=30)] = 3600,
+    trigger: Annotated[str, typer.Option(help="What started the run, for reports and Slack.")] = "cli",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own logs.")] = False,
 ) -> None:
     """Run the handoff plan against an environment and print the component status matrix."""
@@ -135,11 +140,36 @@ def run(
     except ConfigError as error:
         _print_config_error(error)
         raise typer.Exit(EXIT_USAGE) from None
+    if dry_run:
+        from runbook.plan import render_plan
+
+        console.print(render_plan(config))
+        return
+    if redeploy and not approve:
+        errors.print(
+            "--redeploy mutates Cloud Run (a new revision of every service): the CLI refuses without --approve. "
+            "Pass --approve to approve up front, or start the run from the Prefect UI to approve it there."
+        )
+        raise typer.Exit(EXIT_USAGE)
     _prefect_defaults(verbose)
     from runbook.execute import execute
+    from runbook.parameters import HandoffParameters
+    from runbook.results import Phase
 
-    phases = [p.value for p in phase] if phase else [p.value for p in PhaseName]
-    result = execute(env, config, phases, console)
+    parameters = HandoffParameters(
+        environment=config.name,
+        environment_file=env,
+        phases=[Phase(p.value) for p in (phase or list(PhaseName))],
+        redeploy=redeploy,
+        preapproved=approve,
+        approval_timeout_s=approval_timeout,
+        trigger=trigger,
+    )
+    console.print(
+        f"[bold]staging-runbook[/]: {config.name} ({config.gcp.project}), phases: "
+        f"{', '.join(p.value for p in parameters.phases)}"
+    )
+    result = execute(parameters, console)
     if report:
         from runbook.report import write_json
 

@@ -134,6 +134,12 @@ class GoogleClients:
 
         return self._get("monitoring", build)
 
+    def prepare(self, *names: str) -> None:
+        """Build these clients now (e.g. "vpcaccess", "run_services"): their imports take seconds on a busy
+        machine, and a phase builds them before its checks start so no check's deadline pays for an import."""
+        for name in names:
+            getattr(self, name)
+
     # Resource names, spelled once.
     def location(self) -> str:
         return f"projects/{self.gcp.project}/locations/{self.gcp.region}"

@@ -9,7 +9,7 @@ from typing import Any
 from runbook.catalog import phase_checks
 from runbook.checks import skipped
 from runbook.report import checks_table
-from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus, Status, gate
+from runbook.results import PHASE_TITLES, CheckResult, Phase, PhaseResult, PhaseStatus, Status, gate
 
 # Listeners hear about each check as it finishes (the CLI's live progress, later Slack). They must not raise.
 CheckListener = Callable[[CheckResult], None]
@@ -27,6 +27,14 @@ def check_finished(result: CheckResult) -> CheckResult:
         with contextlib.suppress(Exception):  # a listener never changes or breaks the run
             listener(result)
     return result
+
+
+def settle(future: Any) -> CheckResult:
+    """Wait for a submitted check (a PrefectFuture), tell the listeners, return its result."""
+    result = future.result()
+    if not isinstance(result, CheckResult):
+        raise TypeError(f"a check task returned {type(result).__name__}, expected CheckResult")
+    return check_finished(result)
 
 
 class PhaseClock:
@@ -63,6 +71,22 @@ def skipped_phase(phase: Phase, reason: str) -> PhaseResult:
     """A phase the gate did not let run: every check SKIPPED with the reason."""
     checks = tuple(skipped(spec, reason) for spec in phase_checks(phase))
     return PhaseResult(phase=phase, status=PhaseStatus.skipped, checks=checks, skip_reason=reason)
+
+
+def crashed_phase(phase: Phase, detail: str) -> PhaseResult:
+    """A phase flow that ended without a result (a bug or a crash): failed, with one ERROR saying why."""
+    spec = phase_checks(phase)[0]
+    error = CheckResult(
+        id=f"{phase.value}-phase",
+        title=f"{PHASE_TITLES[phase]} flow",
+        phase=phase,
+        severity=spec.severity,
+        status=Status.ERROR,
+        summary=f"the phase flow crashed before deciding: {detail[:300]}",
+        remediation="Open the flow run's logs in the Prefect UI; rerun, and report it with the logs if it persists.",
+        attempts=0,
+    )
+    return PhaseResult(phase=phase, status=PhaseStatus.failed, checks=(error,))
 
 
 async def publish_phase_artifact(environment: str, result: PhaseResult) -> None:

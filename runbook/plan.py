@@ -1,5 +1,7 @@
 """`runbook plan`: the phases, checks, dependencies, gates and resources, from configuration alone."""
 
+import os
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -13,6 +15,7 @@ def _resources(config: RunbookConfig, check_id: str) -> str:
     gcp = config.gcp
     location = f"projects/{gcp.project}/locations/{gcp.region}"
     services = ", ".join(s.name for s in config.services)
+    backend = config.service("backend")
     return {
         "vpc-connector": f"{location}/connectors/{config.vpc_connector.name}",
         "cloud-sql-instance": f"projects/{gcp.project}/instances/{config.cloud_sql.instance}",
@@ -30,7 +33,7 @@ def _resources(config: RunbookConfig, check_id: str) -> str:
         "redeploy": f"{services} (only with --redeploy and approval)",
         "cloud-run-ready": services,
         "health-endpoints": ", ".join(f"{s.name}{p}" for s in config.services for p in s.health_paths),
-        "websocket-handshake": f"{(config.service('backend').url if config.service('backend') else '?')}/ws",
+        "websocket-handshake": (backend.url if backend else "(no backend)") + config.golden_path.websocket_path,
         "post-restore-monitoring": f"request_count of {services} since the restoration started",
         "golden-path": f"{config.golden_path.auth} login, /ws, {config.golden_path.mode} event sequence",
         "performance": (
@@ -68,3 +71,12 @@ def render_plan(config: RunbookConfig) -> Group:
             gate += f" A closed gate skips phase {number + 1} and later."
         parts.append(Text(gate, style="dim"))
     return Group(*parts)
+
+
+def plan_text(config: RunbookConfig, width: int = 160) -> str:
+    """The plan as plain text (the dry run's log and artifact)."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=open(os.devnull, "w"), color_system=None)  # noqa: SIM115
+    console.print(render_plan(config))
+    return console.export_text()

@@ -121,6 +121,7 @@ class RunReport(BaseModel):
     environment: str
     started_at: datetime
     duration_s: float = 0.0
+    trigger: str = "cli"
     phases: tuple[PhaseResult, ...] = ()
     notifications: tuple[dict[str, Any], ...] = ()
 
@@ -136,6 +137,7 @@ class RunReport(BaseModel):
         """The JSON report: {environment, verdict, started_at, duration_s, phases: [...]}."""
         return {
             "environment": self.environment,
+            "trigger": self.trigger,
             "verdict": self.verdict.value,
             "started_at": self.started_at.isoformat(),
             "duration_s": round(self.duration_s, 3),

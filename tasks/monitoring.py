@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from prefect import task
@@ -84,6 +85,7 @@ def decide_monitoring(
     totals: Mapping[str, Mapping[str, int]],
     config: MonitoringConfig,
     project: str,
+    window_label: str | None = None,
 ) -> Finding:
     """Decide `monitoring` from the request totals of each configured service.
 
@@ -118,7 +120,7 @@ def decide_monitoring(
         worst = max(worst, (ratio, service))
         if ratio > config.max_5xx_ratio:
             high[service] = f"{service} {ratio:.1%} 5xx ({errors} of {total} requests)"
-    window = f"over the last {config.window_s} s (ending {config.ingestion_delay_s} s ago)"
+    window = window_label or f"over the last {config.window_s} s (ending {config.ingestion_delay_s} s ago)"
     if high:
         minutes = -(-(config.window_s + config.ingestion_delay_s) // 60)
         remediation = "\n".join(_logs_query(service, project, minutes) for service in high)
@@ -193,3 +195,38 @@ async def monitoring_check(config: RunbookConfig, clients: GoogleClients) -> Che
         'netra-backend-staging 12.0% 5xx (240 of 2000 requests) over the last 600 s (ending 180 s ago), above 5%'
     """
     return await run_check(CHECK_ID, config, clients, _check_monitoring)
+
+
+async def _check_post_restore(ctx: CheckContext, since: datetime) -> CheckResult:
+    config = ctx.config.monitoring
+    now = time.time()
+    window = Window(min(since.timestamp(), now - 60), now)  # at least a minute: one alignment period
+    totals = request_totals(await read_series(ctx, window))
+    services = [s.name for s in ctx.config.services]
+    label = (
+        f"since the restoration started ({since:%H:%M:%S} UTC, {now - window.start:.0f} s; "
+        f"metrics arrive up to {config.ingestion_delay_s} s late)"
+    )
+    finding = decide_monitoring(services, totals, config, ctx.config.gcp.project, window_label=label)
+    finding.evidence["since"] = since.isoformat()
+    return ctx.finish(finding)
+
+
+@task(name="post-restore-monitoring", cache_policy=NO_CACHE)
+async def post_restore_monitoring(config: RunbookConfig, clients: GoogleClients, since: datetime) -> CheckResult:
+    """P2 `post-restore-monitoring`: each service's 5xx ratio since the restoration started.
+
+    Why it matters: a restoration that "passes" while the services answer 5xx to real traffic is not restored.
+    Cloud Run metrics arrive up to about three minutes late, so right after a redeploy the window may hold no
+    requests yet: that is reported as such, not as an error. Being P2, a high ratio warns.
+
+    Args:
+        config: The environment (`config.monitoring` threshold and ingestion delay; `config.services`).
+        clients: The Google client factory (`monitoring`, gRPC).
+        since: When the restoration started (the redeploy, or the phase's start).
+    """
+
+    async def body(ctx: CheckContext) -> CheckResult:
+        return await _check_post_restore(ctx, since)
+
+    return await run_check("post-restore-monitoring", config, clients, body)

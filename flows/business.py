@@ -1,0 +1,75 @@
+"""Phase 3 of the staging handoff: business validation, owned by the product team.
+
+The page of the runbook it encodes:
+  P0 golden-path          user login -> AI response over the WebSocket, every agent event, a non-empty result
+  P1 performance          p50/p95 of /health and of the golden path against the thresholds (after golden-path)
+  P2 stakeholder-summary  the run's summary for stakeholders, attached to the report (last)
+The gate: no P0/P1 check FAIL or ERROR.
+"""
+
+import asyncio
+from typing import Any
+
+from prefect import flow
+from prefect.states import Completed, Failed, State
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from runbook.catalog import CATALOG
+from runbook.checks import skipped
+from runbook.config_file import load_config
+from runbook.gcp import GoogleClients
+from runbook.phases import (
+    PhaseClock,
+    check_finished,
+    conclude_phase,
+    prerequisite_problem,
+    publish_phase_artifact,
+    settle,
+    skipped_phase,
+)
+from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus
+from tasks.golden_path import golden_path
+from tasks.performance import performance
+from tasks.stakeholder import stakeholder_summary
+
+
+@flow(
+    name="business-validation",
+    description="Phase 3 of the staging handoff: the golden path, performance, the stakeholder summary.",
+    task_runner=ThreadPoolTaskRunner(max_workers=8),  # type: ignore[arg-type]
+)
+async def business_validation(
+    environment: str = "staging",
+    earlier_phases: list[PhaseResult] | None = None,
+    skip_reason: str | None = None,
+) -> PhaseResult | State:
+    """Validate what users get from `environment`; `earlier_phases` feed the stakeholder summary."""
+    if skip_reason:
+        return Completed(name="Skipped", message=skip_reason, data=skipped_phase(Phase.business, skip_reason))
+    config = load_config(environment)
+    clock = PhaseClock()
+    clients = GoogleClients(config.gcp)
+    await asyncio.to_thread(clients.prepare, "secretmanager")  # imports before any deadline starts
+
+    golden = golden_path.submit(config, clients)
+    results: list[CheckResult] = [settle(golden)]
+    problem = prerequisite_problem(results[0], "performance")
+    if problem:
+        results.append(check_finished(skipped(CATALOG["performance"], problem)))
+    else:
+        after_golden: list[Any] = [golden]
+        results.append(settle(performance.submit(config, clients, wait_for=after_golden, return_state=False)))
+    summary = stakeholder_summary.submit(config, earlier_phases or [], list(results))
+    results.append(settle(summary))
+
+    phase = conclude_phase(Phase.business, results, clock)
+    await publish_phase_artifact(config.name, phase)
+    if phase.status == PhaseStatus.failed:
+        return Failed(message=phase.failure_reason(), data=phase)
+    return phase
+
+
+if __name__ == "__main__":
+    import sys
+
+    asyncio.run(business_validation(sys.argv[1] if len(sys.argv) > 1 else "local"))

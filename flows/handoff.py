@@ -1,0 +1,111 @@
+"""The staging handoff: three phases in order, each only when the previous one passed its gate.
+
+  1. infrastructure-validation  (infrastructure team)
+  2. service-restoration        (platform team)
+  3. business-validation        (product team)
+A closed gate stops the run: later phases are recorded as skipped with the reason ("infrastructure validation
+failed: vpc-connector"), shown in Prefect as Completed named "Skipped", and this flow ends Failed.
+The report is attached to the run: the component status matrix (markdown) and a table of every check.
+"""
+
+from datetime import UTC, datetime
+
+from prefect import flow
+from prefect.states import Completed, Failed, State
+
+from flows.business import business_validation
+from flows.infrastructure import infrastructure_validation
+from flows.restoration import service_restoration
+from runbook.config_file import load_config
+from runbook.parameters import HandoffParameters
+from runbook.phases import crashed_phase, skipped_phase
+from runbook.plan import plan_text
+from runbook.report import checks_table, status_matrix_markdown
+from runbook.results import Phase, PhaseResult, PhaseStatus, RunReport
+
+
+async def phase_result_of(phase: Phase, state: State) -> PhaseResult:
+    """The PhaseResult a phase flow left in its final state (Completed, Skipped or Failed).
+
+    A phase flow that crashed (an exception, not a closed gate) becomes a failed phase with one ERROR, so the
+    report still says what happened and the later phases are skipped.
+    """
+    data = await state.aresult(raise_on_failure=False)
+    if isinstance(data, PhaseResult):
+        return data
+    return crashed_phase(phase, f"{state.name}: {state.message or data!r}")
+
+
+async def _run_phase(
+    phase: Phase, parameters: HandoffParameters, earlier: list[PhaseResult], skip: str | None
+) -> State:
+    target = parameters.target
+    if phase == Phase.infrastructure:
+        if skip:  # never happens in the plan's order; kept so every phase can be recorded alike
+            return Completed(name="Skipped", message=skip, data=skipped_phase(phase, skip))
+        return await infrastructure_validation(target, return_state=True)
+    if phase == Phase.restoration:
+        return await service_restoration(
+            target,
+            redeploy_services=parameters.redeploy,
+            approval_timeout_s=parameters.approval_timeout_s,
+            preapproved=parameters.preapproved,
+            skip_reason=skip,
+            return_state=True,
+        )
+    return await business_validation(target, earlier, skip_reason=skip, return_state=True)
+
+
+async def publish_report(report: RunReport) -> None:
+    from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+
+    await acreate_markdown_artifact(
+        key=f"{report.environment}-handoff-report",
+        markdown=status_matrix_markdown(report),
+        description=f"Staging handoff {report.environment}: {report.verdict.value}",
+    )
+    await acreate_table_artifact(
+        key=f"{report.environment}-handoff-checks",
+        table=checks_table(report.phases),
+        description="Every check of the run",
+    )
+
+
+@flow(
+    name="staging-handoff",
+    description="The three-phase staging handoff: infrastructure, restoration, business; each gated on the last.",
+)
+async def staging_handoff(parameters: HandoffParameters | None = None) -> RunReport | State:
+    """Run the selected phases of the handoff plan in order, stopping at the first closed gate."""
+    parameters = parameters or HandoffParameters()
+    config = load_config(parameters.target)  # nothing touches the network before the config is valid
+    if parameters.dry_run:
+        from prefect import get_run_logger
+        from prefect.artifacts import acreate_markdown_artifact
+
+        text = plan_text(config)
+        get_run_logger().info("Dry run, nothing called. The plan:\n%s", text)
+        await acreate_markdown_artifact(key=f"{config.name}-plan", markdown=f"```\n{text}\n```", description="Dry run")
+        return Completed(name="Dry run", message=f"dry run of {config.name}: plan only, nothing called")
+
+    started = datetime.now(UTC)
+    phases: list[PhaseResult] = []
+    blocked: str | None = None
+    for phase in parameters.phases:
+        state = await _run_phase(phase, parameters, list(phases), blocked)
+        result = await phase_result_of(phase, state)
+        phases.append(result)
+        if result.status == PhaseStatus.failed and blocked is None:
+            blocked = result.failure_reason()
+
+    report = RunReport(
+        environment=config.name,
+        started_at=started,
+        duration_s=(datetime.now(UTC) - started).total_seconds(),
+        phases=tuple(phases),
+        trigger=parameters.trigger,
+    )
+    await publish_report(report)
+    if report.verdict.value == "failed":
+        return Failed(message=blocked or "handoff failed", data=report)
+    return report

@@ -1,0 +1,99 @@
+"""Phase 1 of the staging handoff: infrastructure validation, owned by the infrastructure team.
+
+The page of the runbook it encodes:
+  P0 vpc-connector          the Serverless VPC Access connector is READY on the expected network
+  P0 cloud-sql-instance     the Cloud SQL instance is RUNNABLE, activated, private, SSL enforced
+  P0 database-connectivity  a real connection and SELECT 1 in time (after cloud-sql-instance when the
+                            database address comes from the instance)
+  P1 secrets                every expected secret exists, latest version ENABLED (payloads never read)
+  P1 load-balancer          backend timeouts long enough for WebSockets, health checks within policy
+  P1 service-drift          each Cloud Run service uses the configured connector, egress, database, secrets
+  P2 monitoring             5xx ratio of each service under the alert threshold
+Independent checks run concurrently. The gate: no P0/P1 check FAIL or ERROR. A failed gate fails the flow run.
+"""
+
+import asyncio
+from typing import Any
+
+from prefect import flow
+from prefect.futures import PrefectFuture
+from prefect.states import Failed, State
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from runbook.config import RunbookConfig
+from runbook.config_file import load_config
+from runbook.gcp import GoogleClients
+from runbook.phases import PhaseClock, conclude_phase, publish_phase_artifact, settle
+from runbook.results import Phase, PhaseResult, PhaseStatus
+from tasks.cloud_run import service_drift_check
+from tasks.cloud_sql import cloud_sql_instance
+from tasks.database import database_connectivity
+from tasks.load_balancer import load_balancer_check
+from tasks.monitoring import monitoring_check
+from tasks.secret_manager import SecretInventory, secrets_check
+from tasks.vpc_access import vpc_connector
+
+PHASE_CLIENTS = (
+    "vpcaccess",
+    "sql_instances",
+    "secretmanager",
+    "backend_services",
+    "health_checks",
+    "run_services",
+    "monitoring",
+)
+
+
+def _submit_checks(config: RunbookConfig, clients: GoogleClients) -> list[PrefectFuture[Any]]:
+    inventory = SecretInventory()  # secrets and service-drift share one listing of Secret Manager
+    instance = cloud_sql_instance.submit(config, clients)
+    # Without a configured host the database address is the instance's private IP: wait for the instance.
+    needs_instance = config.database.host is None and config.database.mode == "direct"
+    prerequisite: Any = instance if needs_instance else None
+    database = database_connectivity.submit(
+        config, clients, prerequisite, wait_for=[prerequisite] if prerequisite else [], return_state=False
+    )
+    return [
+        vpc_connector.submit(config, clients),
+        instance,
+        database,
+        secrets_check.submit(config, clients, inventory),
+        load_balancer_check.submit(config, clients),
+        service_drift_check.submit(config, clients, inventory),
+        monitoring_check.submit(config, clients),
+    ]
+
+
+async def run_infrastructure_checks(config: RunbookConfig) -> PhaseResult:
+    """Run the phase's checks concurrently and let the gate decide (used by this flow and the handoff)."""
+    clock = PhaseClock()
+    clients = GoogleClients(config.gcp)
+    await asyncio.to_thread(clients.prepare, *PHASE_CLIENTS)
+    futures = _submit_checks(config, clients)
+    from prefect.futures import as_completed
+
+    results = [settle(future) for future in as_completed(futures)]
+    phase = conclude_phase(Phase.infrastructure, results, clock)
+    await publish_phase_artifact(config.name, phase)
+    return phase
+
+
+@flow(
+    name="infrastructure-validation",
+    description="Phase 1 of the staging handoff: VPC connector, Cloud SQL, database, secrets, load balancer, drift.",
+    task_runner=ThreadPoolTaskRunner(max_workers=16),  # type: ignore[arg-type]
+    log_prints=True,
+)
+async def infrastructure_validation(environment: str = "staging") -> PhaseResult | State:
+    """Validate the infrastructure of `environment` (a name in environments/ or a path to a TOML file)."""
+    config = load_config(environment)
+    phase = await run_infrastructure_checks(config)
+    if phase.status == PhaseStatus.failed:
+        return Failed(message=phase.failure_reason(), data=phase)
+    return phase
+
+
+if __name__ == "__main__":
+    import sys
+
+    asyncio.run(infrastructure_validation(sys.argv[1] if len(sys.argv) > 1 else "local"))

@@ -1,0 +1,115 @@
+"""Phase 2 of the staging handoff: service restoration, owned by the platform team.
+
+The page of the runbook it encodes:
+  P0 redeploy                 only when asked: pause for approval, then roll a new revision of each service
+  P0 cloud-run-ready          each service Ready, latest created revision ready and serving (after the redeploy)
+  P0 health-endpoints         backend /health, /health/ready, /health/infrastructure; auth /health/ready
+  P1 websocket-handshake      /ws accepts a valid token and sends connection_established (after health-endpoints)
+  P2 post-restore-monitoring  the 5xx ratio since the restoration started
+The gate: no P0/P1 check FAIL or ERROR. A failed gate fails the flow run and stops the handoff.
+"""
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow
+from prefect.futures import PrefectFuture
+from prefect.states import Completed, Failed, State
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from runbook.approval import request_approval
+from runbook.catalog import CATALOG
+from runbook.checks import skipped
+from runbook.config_file import load_config
+from runbook.gcp import GoogleClients
+from runbook.phases import (
+    PhaseClock,
+    check_finished,
+    conclude_phase,
+    prerequisite_problem,
+    publish_phase_artifact,
+    settle,
+    skipped_phase,
+)
+from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus, Status
+from tasks.cloud_run_rollout import cloud_run_ready, redeploy
+from tasks.golden_path import websocket_handshake
+from tasks.http_health import health_endpoints
+from tasks.monitoring import post_restore_monitoring
+
+
+def _declined(reason: str) -> CheckResult:
+    spec = CATALOG["redeploy"]
+    return CheckResult(
+        id=spec.id,
+        title=spec.title,
+        phase=spec.phase,
+        severity=spec.severity,
+        status=Status.FAIL,
+        summary=f"redeploy not done: {reason}",
+        evidence={"approval": reason},
+        remediation="Rerun and approve (Prefect UI form, or `runbook run --redeploy --approve`), or without redeploy.",
+        attempts=0,
+    )
+
+
+@flow(
+    name="service-restoration",
+    description="Phase 2 of the staging handoff: Cloud Run ready, health endpoints, WebSocket, optional redeploy.",
+    task_runner=ThreadPoolTaskRunner(max_workers=16),  # type: ignore[arg-type]
+)
+async def service_restoration(
+    environment: str = "staging",
+    redeploy_services: bool = False,
+    approval_timeout_s: int = 3600,
+    preapproved: bool = False,
+    skip_reason: str | None = None,
+) -> PhaseResult | State:
+    """Restore and verify the services of `environment` (a name in environments/ or a TOML path)."""
+    if skip_reason:
+        return Completed(name="Skipped", message=skip_reason, data=skipped_phase(Phase.restoration, skip_reason))
+    config = load_config(environment)
+    clock = PhaseClock()
+    clients = GoogleClients(config.gcp)
+    await asyncio.to_thread(
+        clients.prepare, "run_services", "run_revisions", "secretmanager", "monitoring"
+    )  # imports before any deadline starts
+    restoration_started = datetime.now(UTC)
+    results: list[CheckResult] = []
+    before_ready: list[PrefectFuture[Any]] = []
+
+    if redeploy_services:
+        names = [s.name for s in config.services]
+        outcome = await request_approval(config.name, names, approval_timeout_s, preapproved)
+        if outcome.approved:
+            restoration_started = datetime.now(UTC)
+            before_ready.append(redeploy.submit(config, clients, names))
+        else:
+            results.append(check_finished(_declined(outcome.reason)))
+
+    ready = cloud_run_ready.submit(config, clients, wait_for=before_ready, return_state=False)
+    health = health_endpoints.submit(config, clients)
+    monitoring = post_restore_monitoring.submit(config, clients, restoration_started)
+    results += [settle(future) for future in before_ready]
+
+    health_result = settle(health)
+    results.append(health_result)
+    problem = prerequisite_problem(health_result, "websocket-handshake")
+    if problem:
+        results.append(check_finished(skipped(CATALOG["websocket-handshake"], problem)))
+    else:
+        results.append(settle(websocket_handshake.submit(config, clients, wait_for=[health], return_state=False)))
+    results += [settle(ready), settle(monitoring)]
+
+    phase = conclude_phase(Phase.restoration, results, clock)
+    await publish_phase_artifact(config.name, phase)
+    if phase.status == PhaseStatus.failed:
+        return Failed(message=phase.failure_reason(), data=phase)
+    return phase
+
+
+if __name__ == "__main__":
+    import sys
+
+    asyncio.run(service_restoration(sys.argv[1] if len(sys.argv) > 1 else "local"))

@@ -1,0 +1,121 @@
+"""The handoff flow end to end, for real under Prefect, against the simulator and a real PostgreSQL.
+
+Each test starts a simulator with a scenario, writes an environment file pointed at it, runs the flow and reads the
+final state and the report. Slow-ish (a few seconds per run): one Prefect harness for the whole session.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.states import State
+
+from flows.handoff import staging_handoff
+from runbook.parameters import HandoffParameters
+from runbook.results import Phase, PhaseStatus, RunReport, Status
+from simulator.server import Simulator
+from tests.pg import PostgresServer
+from tests.support import env_file_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+
+FAST = {
+    "timeouts": {"golden_path_s": 15, "e2e_s": 10, "readiness_s": 10, "health_s": 5},
+    "performance": {"health_probes": 3, "golden_path_probes": 1},
+}
+
+
+@pytest.fixture
+def world(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Simulator, Path]]:
+    """A simulator running the test's scenario (marker `scenario`, default healthy) and its environment file."""
+    marker = request.node.get_closest_marker("scenario")
+    scenario = marker.args[0] if marker else "healthy"
+    overrides: dict[str, Any] = marker.kwargs.get("overrides", {}) if marker else {}
+    monkeypatch.setenv("RUNBOOK_DB_PASSWORD", postgres.password)
+    with Simulator(scenario) as sim:
+        database = {"host": postgres.host, "port": postgres.port, "name": postgres.dbname, "user": postgres.user}
+        yield sim, env_file_for(sim, tmp_path, {**FAST, "database": database, **overrides})
+
+
+async def handoff(env_file: Path, **parameters: Any) -> tuple[State, RunReport | None]:
+    state = await staging_handoff(
+        HandoffParameters(environment_file=str(env_file), **parameters),
+        return_state=True,  # type: ignore[call-overload]
+    )
+    data = await state.aresult(raise_on_failure=False)
+    return state, data if isinstance(data, RunReport) else None
+
+
+def statuses(report: RunReport) -> dict[str, Status]:
+    return {c.id: c.status for p in report.phases for c in p.checks}
+
+
+async def test_healthy_staging_passes_all_three_phases_and_completes(world: tuple[Simulator, Path]) -> None:
+    sim, env_file = world
+    state, report = await handoff(env_file)
+    assert report is not None, state
+    assert state.is_completed(), state.message
+    assert report.verdict.value == "passed", statuses(report)
+    assert [p.phase for p in report.phases] == list(Phase)
+    assert all(s == Status.PASS for s in statuses(report).values()), statuses(report)
+    # Payloads read: only the E2E key, once per check that logs in (handshake, golden path, performance).
+    accessed = [e.path for e in sim.log.entries("secretmanager") if e.path.endswith(":access")]
+    assert len(accessed) == 3 and all("/secrets/e2e-oauth-simulation-key-staging/" in p for p in accessed)
+
+
+@pytest.mark.scenario("connector-error")
+async def test_connector_in_error_state_fails_phase_and_skips_restoration(world: tuple[Simulator, Path]) -> None:
+    sim, env_file = world
+    state, report = await handoff(env_file)
+    assert state.is_failed() and report is not None
+    infrastructure, restoration, business = report.phases
+    assert infrastructure.status == PhaseStatus.failed
+    assert statuses(report)["vpc-connector"] == Status.FAIL
+    assert restoration.status == business.status == PhaseStatus.skipped
+    assert restoration.skip_reason == "infrastructure validation failed: vpc-connector"
+    assert sim.log.count(api="netra") == 0  # nothing of phases 2 and 3 ran
+
+
+@pytest.mark.scenario("revision-not-ready")
+async def test_revision_not_ready_fails_restoration_and_skips_business(world: tuple[Simulator, Path]) -> None:
+    _, env_file = world
+    state, report = await handoff(env_file)
+    assert state.is_failed() and report is not None
+    assert [p.status for p in report.phases] == [PhaseStatus.passed, PhaseStatus.failed, PhaseStatus.skipped]
+    assert report.phases[2].skip_reason == "service restoration failed: cloud-run-ready"
+
+
+@pytest.mark.scenario("agent-error")
+async def test_agent_error_fails_business_validation(world: tuple[Simulator, Path]) -> None:
+    _, env_file = world
+    state, report = await handoff(env_file)
+    assert state.is_failed() and report is not None
+    assert report.phases[2].status == PhaseStatus.failed
+    assert statuses(report)["golden-path"] == Status.FAIL
+    assert statuses(report)["performance"] == Status.SKIPPED
+
+
+async def test_selected_phase_runs_alone(world: tuple[Simulator, Path]) -> None:
+    sim, env_file = world
+    state, report = await handoff(env_file, phases=["infrastructure"])
+    assert state.is_completed() and report is not None
+    assert [p.phase for p in report.phases] == [Phase.infrastructure]
+    assert sim.log.count(api="netra") == 0
+
+
+async def test_dry_run_makes_no_request(world: tuple[Simulator, Path]) -> None:
+    sim, env_file = world
+    state, report = await handoff(env_file, dry_run=True)
+    assert state.is_completed() and state.name == "Dry run" and report is None
+    assert sim.log.entries() == []
+
+
+async def test_preapproved_redeploy_rolls_a_revision_before_readiness(world: tuple[Simulator, Path]) -> None:
+    sim, env_file = world
+    state, report = await handoff(env_file, phases=["restoration"], redeploy=True, preapproved=True)
+    assert report is not None and state.is_completed(), report and statuses(report)
+    assert statuses(report)["redeploy"] == Status.PASS
+    assert sim.log.count(api="run", method="PATCH") == 3  # one new revision per configured service

@@ -261,24 +261,46 @@ async def test_stopped_instance_skips_the_connection_attempt(
     assert result.summary == "skipped: prerequisite cloud-sql-instance FAIL"
 
 
-@pytest.mark.parametrize("sim", ["healthy"], indirect=True)
-async def test_connector_mode_asks_the_admin_api_and_reports_what_it_refused(
-    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+def _proxied_world(postgres: PostgresServer, **google: Any) -> Any:
+    """sql-localhost with the simulator's Cloud SQL server proxy (mutual TLS on 3307) in front of `postgres`."""
+    from simulator.scenario import deep_merge, load_scenario
+
+    base = load_scenario("sql-localhost")
+    sqladmin = {"proxy_upstream": f"127.0.0.1:{postgres.port}"}
+    merged = base.google.model_validate(deep_merge(base.google.model_dump(), {"sqladmin": sqladmin, **google}))
+    return base.model_copy(update={"google": merged})
+
+
+async def test_connector_mode_connects_through_the_cloud_sql_proxy_and_selects_one(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The simulator serves connectSettings but not generateEphemeralCert (no TLS on 3307): the check must say so.
-    monkeypatch.setenv(PASSWORD_ENV, "unused")
-    endpoints = {"gcp": {"endpoints": {"default": sim.url, "monitoring": sim.grpc_target}}}
-    cfg = config({"mode": "connector"}, timeout_s=5, **endpoints)
-    started = time.monotonic()
-    result = await database_connectivity.fn(cfg, GoogleClients(cfg.gcp), None)
-    assert time.monotonic() - started < 6
-    assert result.status == Status.ERROR
-    assert "Cloud SQL Admin API answered 404" in result.summary
-    assert "roles/cloudsql.client" in result.remediation
-    assert result.evidence["connection_name"] == "netra-staging:us-central1:netra-staging-db"
-    assert sim.log.count(api="sqladmin", method="GET", path_contains="/connectSettings") == 1
-    assert sim.log.count(api="sqladmin", method="POST", path_contains=":generateEphemeralCert") == 1
-    assert "unused" not in shown(result)
+    monkeypatch.setenv(PASSWORD_ENV, postgres.password)
+    with Simulator(_proxied_world(postgres)) as sim:
+        endpoints = {"gcp": {"endpoints": {"default": sim.url, "monitoring": sim.grpc_target}}}
+        database = {"mode": "connector", "name": postgres.dbname, "user": postgres.user}
+        cfg = config(database, timeout_s=10, **endpoints)
+        result = await database_connectivity.fn(cfg, GoogleClients(cfg.gcp), None)
+        assert result.status == Status.PASS, result.summary
+        assert result.evidence["connection_name"] == "netra-staging:us-central1:netra-staging-db"
+        assert postgres.password not in shown(result)
+        assert sim.log.count(api="sqladmin", method="GET", path_contains="/connectSettings") == 1
+        assert sim.log.count(api="sqladmin", method="POST", path_contains=":generateEphemeralCert") == 1
+
+
+async def test_connector_mode_reports_the_admin_api_refusing_the_certificate(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, postgres.password)
+    refused = [{"api": "sqladmin", "method": "POST", "path_regex": "generateEphemeralCert", "status": 403}]
+    with Simulator(_proxied_world(postgres, faults=refused)) as sim:
+        endpoints = {"gcp": {"endpoints": {"default": sim.url, "monitoring": sim.grpc_target}}}
+        cfg = config({"mode": "connector", "name": postgres.dbname, "user": postgres.user}, timeout_s=5, **endpoints)
+        started = time.monotonic()
+        result = await database_connectivity.fn(cfg, GoogleClients(cfg.gcp), None)
+        assert time.monotonic() - started < 6
+        assert result.status == Status.ERROR
+        assert "Cloud SQL Admin API answered 403" in result.summary
+        assert "roles/cloudsql.client" in result.remediation
 
 
 # --- classification and timeouts ---------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ app = typer.Typer(
 config_app = typer.Typer(help="Validate an environment file or print its JSON Schema.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-console = Console(highlight=False)
+# Piped output (CI logs, `make demo | tee`) gets a readable width instead of rich's 80 columns.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 errors = Console(stderr=True, highlight=False)
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

@@ -38,6 +38,10 @@ class HandoffParameters(BaseModel):
         default=False,
         description="Approve the redeploy up front (the CLI's --approve). Otherwise the run pauses in the UI.",
     )
+    slack_quiet: bool | None = Field(
+        default=None,
+        description="Quiet Slack mode: a passing run updates one message and mentions nobody. Unset: the config's.",
+    )
     trigger: str = Field(
         default="manual", description="What started the run (nightly, manual, cli): shown in reports and Slack."
     )

@@ -6,6 +6,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from runbook.results import PHASE_TITLES, CheckResult, PhaseResult, PhaseStatus, RunReport, Status
@@ -57,17 +58,25 @@ def print_report(report: RunReport, console: Console) -> None:
         if phase.skip_reason:
             title += f" ({phase.skip_reason})"
         table = Table(title=title, title_justify="left", show_lines=False, expand=False)
-        for column in ("check", "sev", "status", "duration", "summary", "remediation"):
-            table.add_column(column, overflow="fold")
+        with_fixes = any(c.problem for c in phase.checks)
+        table.add_column("check", no_wrap=True)
+        table.add_column("sev", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("duration", no_wrap=True, justify="right")
+        table.add_column("summary", overflow="fold", ratio=3)
+        if with_fixes:
+            table.add_column("remediation", overflow="fold", ratio=2)
         for check in phase.checks:
-            table.add_row(
+            row = [
                 check.id,
                 check.severity.value,
                 f"[{STATUS_STYLE[check.status]}]{check.status.value}[/]",
                 f"{check.duration_s:.2f} s",
-                check.summary,
-                check.remediation if check.problem else "",
-            )
+                escape(check.summary),
+            ]
+            if with_fixes:
+                row.append(escape(check.remediation) if check.problem else "")
+            table.add_row(*row)
         console.print(table)
     style = {"passed": "bold green", "passed_with_warnings": "bold yellow", "failed": "bold red"}[report.verdict.value]
     console.print(

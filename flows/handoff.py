@@ -9,19 +9,23 @@ The report is attached to the run: the component status matrix (markdown) and a 
 """
 
 from datetime import UTC, datetime
+from typing import Any
 
 from prefect import flow
+from prefect.client.schemas.objects import FlowRun
 from prefect.states import Completed, Failed, State
 
 from flows.business import business_validation
 from flows.infrastructure import infrastructure_validation
 from flows.restoration import service_restoration
+from runbook.config import RunbookConfig
 from runbook.config_file import load_config
 from runbook.parameters import HandoffParameters
 from runbook.phases import crashed_phase, skipped_phase
 from runbook.plan import plan_text
 from runbook.report import checks_table, status_matrix_markdown
 from runbook.results import Phase, PhaseResult, PhaseStatus, RunReport
+from runbook.slack import SlackReporter
 
 
 async def phase_result_of(phase: Phase, state: State) -> PhaseResult:
@@ -71,14 +75,42 @@ async def publish_report(report: RunReport) -> None:
     )
 
 
+def _config_for(parameters: HandoffParameters) -> RunbookConfig:
+    """The environment's config, with the run's Slack quiet mode when the parameters set one."""
+    config = load_config(parameters.target)  # nothing touches the network before the config is valid
+    if parameters.slack_quiet is None:
+        return config
+    return config.model_copy(update={"slack": config.slack.model_copy(update={"quiet": parameters.slack_quiet})})
+
+
+def _reporter(config: RunbookConfig, parameters: HandoffParameters, flow_run_id: str) -> SlackReporter:
+    from prefect.runtime import flow_run
+
+    return SlackReporter(config, trigger=parameters.trigger, run_id=flow_run_id, run_url=flow_run.ui_url)
+
+
+async def tell_slack_the_run_ended_abnormally(flow: Any, flow_run: FlowRun, state: State) -> None:
+    """Flow state hook (crashed, cancelled): update the parent message, found again through the run id."""
+    try:
+        parameters = HandoffParameters.model_validate(flow_run.parameters.get("parameters") or {})
+        reporter = _reporter(_config_for(parameters), parameters, str(flow_run.id))
+    except Exception:  # an invalid config never posted anything: nothing to update
+        return
+    await reporter.run_crashed(state.message or state.name or "crashed", cancelled=state.is_cancelled())
+
+
 @flow(
     name="staging-handoff",
     description="The three-phase staging handoff: infrastructure, restoration, business; each gated on the last.",
+    on_crashed=[tell_slack_the_run_ended_abnormally],
+    on_cancellation=[tell_slack_the_run_ended_abnormally],
 )
 async def staging_handoff(parameters: HandoffParameters | None = None) -> RunReport | State:
     """Run the selected phases of the handoff plan in order, stopping at the first closed gate."""
+    from prefect.runtime import flow_run
+
     parameters = parameters or HandoffParameters()
-    config = load_config(parameters.target)  # nothing touches the network before the config is valid
+    config = _config_for(parameters)
     if parameters.dry_run:
         from prefect import get_run_logger
         from prefect.artifacts import acreate_markdown_artifact
@@ -89,12 +121,17 @@ async def staging_handoff(parameters: HandoffParameters | None = None) -> RunRep
         return Completed(name="Dry run", message=f"dry run of {config.name}: plan only, nothing called")
 
     started = datetime.now(UTC)
+    slack = _reporter(config, parameters, str(flow_run.id))
+    await slack.run_started(parameters.phases)
     phases: list[PhaseResult] = []
     blocked: str | None = None
     for phase in parameters.phases:
+        if blocked is None:
+            await slack.phase_started(phase)
         state = await _run_phase(phase, parameters, list(phases), blocked)
         result = await phase_result_of(phase, state)
         phases.append(result)
+        await slack.phase_finished(result)
         if result.status == PhaseStatus.failed and blocked is None:
             blocked = result.failure_reason()
 
@@ -105,6 +142,8 @@ async def staging_handoff(parameters: HandoffParameters | None = None) -> RunRep
         phases=tuple(phases),
         trigger=parameters.trigger,
     )
+    await slack.run_finished(report)  # Slack never changes the verdict; its outcome goes in the report
+    report = report.model_copy(update={"notifications": tuple(slack.notifications)})
     await publish_report(report)
     if report.verdict.value == "failed":
         return Failed(message=blocked or "handoff failed", data=report)

@@ -39,5 +39,10 @@ echo "== runbook run --env local ${ARGS:-}"
 # shellcheck disable=SC2086
 "$PY" -m runbook.cli run --env local --report "$RUN_DIR/report.json" ${ARGS:-}
 status=$?
+echo "== The Slack conversation the run produced (the simulator's Slack)"
+"$PY" - <<'PY'
+import httpx
+print(httpx.get("http://127.0.0.1:8765/_simulator/slack/conversation", timeout=5).text)
+PY
 echo "== JSON report: $RUN_DIR/report.json (exit status $status)"
 exit $status

@@ -323,7 +323,14 @@ def slack_routes(state: SlackState, log: RequestLog) -> list[BaseRoute]:
         answer = workspace.post({**payload, "channel": channel_name, "thread_ts": None})
         return PlainTextResponse("ok"), {"channel": answer["channel"], "channel_name": channel_name, "ts": answer["ts"]}
 
+    async def read_back(request: Request) -> Response:
+        # Not a Slack API: the simulator's own read-back of what was posted (`make demo` prints it).
+        if request.query_params.get("format") == "json":
+            return JSONResponse(conversation(log))
+        return PlainTextResponse(render_conversation(log))
+
     return [
         Route("/slack/api/{method}", api, methods=["GET", "POST"]),
         Route("/slack/webhook/{hook_id:path}", webhook, methods=["POST"]),
+        Route("/_simulator/slack/conversation", read_back, methods=["GET"]),
     ]

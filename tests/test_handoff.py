@@ -35,6 +35,8 @@ def world(
     scenario = marker.args[0] if marker else "healthy"
     overrides: dict[str, Any] = marker.kwargs.get("overrides", {}) if marker else {}
     monkeypatch.setenv("RUNBOOK_DB_PASSWORD", postgres.password)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-sim-token-not-a-secret")
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))  # the Slack stores: one per test
     with Simulator(scenario) as sim:
         database = {"host": postgres.host, "port": postgres.port, "name": postgres.dbname, "user": postgres.user}
         yield sim, env_file_for(sim, tmp_path, {**FAST, "database": database, **overrides})
@@ -64,6 +66,12 @@ async def test_healthy_staging_passes_all_three_phases_and_completes(world: tupl
     # Payloads read: only the E2E key, once per check that logs in (handshake, golden path, performance).
     accessed = [e.path for e in sim.log.entries("secretmanager") if e.path.endswith(":access")]
     assert len(accessed) == 3 and all("/secrets/e2e-oauth-simulation-key-staging/" in p for p in accessed)
+    # Slack: one parent message updated in place, no thread reply, nobody mentioned.
+    posts = [e.body for e in sim.log.entries("slack") if e.path.endswith("chat.postMessage")]
+    updates = [e.body for e in sim.log.entries("slack") if e.path.endswith("chat.update")]
+    parents = [p for p in posts if p["channel"] == "#staging-deploys"]
+    assert len(parents) == 1 and not any(p.get("thread_ts") for p in posts) and len(updates) >= 4
+    assert all(n["ok"] for n in report.notifications), report.notifications
 
 
 @pytest.mark.scenario("connector-error")
@@ -77,6 +85,11 @@ async def test_connector_in_error_state_fails_phase_and_skips_restoration(world:
     assert restoration.status == business.status == PhaseStatus.skipped
     assert restoration.skip_reason == "infrastructure validation failed: vpc-connector"
     assert sim.log.count(api="netra") == 0  # nothing of phases 2 and 3 ran
+    # Slack: the infrastructure team is told in the thread, with the fix.
+    replies = [
+        e.body for e in sim.log.entries("slack") if e.path.endswith("chat.postMessage") and e.body.get("thread_ts")
+    ]
+    assert len(replies) == 1 and "@infra-oncall" in replies[0]["text"] and "vpc-connector" in replies[0]["text"]
 
 
 @pytest.mark.scenario("revision-not-ready")
@@ -104,6 +117,14 @@ async def test_selected_phase_runs_alone(world: tuple[Simulator, Path]) -> None:
     assert state.is_completed() and report is not None
     assert [p.phase for p in report.phases] == [Phase.infrastructure]
     assert sim.log.count(api="netra") == 0
+
+
+@pytest.mark.scenario("slack-down")
+async def test_slack_down_leaves_the_verdict_unchanged_and_is_reported(world: tuple[Simulator, Path]) -> None:
+    _, env_file = world
+    state, report = await handoff(env_file, phases=["infrastructure"])
+    assert state.is_completed() and report is not None and report.verdict.value == "passed"
+    assert report.notifications and not any(n["ok"] for n in report.notifications)
 
 
 async def test_dry_run_makes_no_request(world: tuple[Simulator, Path]) -> None:

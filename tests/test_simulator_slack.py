@@ -251,3 +251,28 @@ def test_slack_scenario_file_is_valid_and_differs_from_healthy(name: str) -> Non
     assert document["description"]
     assert set(document) <= {"description", "slack"}
     assert SlackState.model_validate(document["slack"]) != SlackState()
+
+
+def test_the_simulator_reads_back_the_conversation_it_was_sent() -> None:
+    """`make demo` prints what the run posted through this read-back (not a Slack API)."""
+    import httpx
+
+    from simulator.server import Simulator
+
+    with Simulator("healthy") as sim:
+        client = httpx.Client(base_url=f"{sim.url}/slack/api/", timeout=5)
+        headers = {"Authorization": "Bearer xoxb-sim-token-not-a-secret"}
+        posted = client.post(
+            "chat.postMessage", json={"channel": "#staging-deploys", "text": "parent"}, headers=headers
+        )
+        ts = posted.json()["ts"]
+        client.post(
+            "chat.update", json={"channel": posted.json()["channel"], "ts": ts, "text": "edited"}, headers=headers
+        )
+        client.post(
+            "chat.postMessage", json={"channel": "#staging-deploys", "text": "reply", "thread_ts": ts}, headers=headers
+        )
+        text = httpx.get(f"{sim.url}/_simulator/slack/conversation", timeout=5).text
+        data = httpx.get(f"{sim.url}/_simulator/slack/conversation?format=json", timeout=5).json()
+    assert "#staging-deploys" in text and "edited" in text and "reply" in text and "parent" not in text
+    assert data[0]["messages"][0]["replies"][0]["text"] == "reply"

@@ -86,7 +86,9 @@ def _config_for(parameters: HandoffParameters) -> RunbookConfig:
 def _reporter(config: RunbookConfig, parameters: HandoffParameters, flow_run_id: str) -> SlackReporter:
     from prefect.runtime import flow_run
 
-    return SlackReporter(config, trigger=parameters.trigger, run_id=flow_run_id, run_url=flow_run.ui_url)
+    url = flow_run.ui_url  # "None/flow-runs/..." when no UI is configured (ephemeral API): no link then
+    run_url = url if isinstance(url, str) and url.startswith("http") else None
+    return SlackReporter(config, trigger=parameters.trigger, run_id=flow_run_id, run_url=run_url)
 
 
 async def tell_slack_the_run_ended_abnormally(flow: Any, flow_run: FlowRun, state: State) -> None:

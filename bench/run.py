@@ -1,0 +1,147 @@
+"""The benchmark: a run's cost against its floor, side by side with a sequential script, and how it grows.
+
+    python -m bench.run [--size small|full] [--json bench/results.json]
+
+Starts a throwaway PostgreSQL (tests/pg.py) and a `prefect server start` of its own (PREFECT_HOME=.prefect/bench),
+then per world (bench/scenarios.py) a simulator with injected latency and a database proxy adding latency per round
+trip; runs the handoff flow in a subprocess against the server, then the sequential baseline; measures start-up
+(`runbook run` to its first Google API call) with the server and, at full size, ephemeral; prints the tables and
+writes the JSON. Exit status 1 when any run errored or did not pass (speed is never a failure).
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bench.measure import BenchError, Database, measure_overhead, measure_startup, measure_world, serve
+from bench.prefect_env import PREFECT_HOME, ROOT, prefect_server
+from bench.report import print_all, targets
+from bench.scenarios import LATENCY, World, worlds
+
+DEFAULT_JSON = ROOT / "bench" / "results.json"
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    memory_kb = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gb": round(memory_kb / 1024 / 1024, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "prefect": _version("prefect"),
+    }
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    try:
+        return version(package)
+    except Exception:
+        return "?"
+
+
+def start_database(base: Path) -> tuple[Any, Database]:
+    from tests.pg import start_postgres
+
+    server = start_postgres(base_dir=base)
+    return server, Database(server.host, server.port, server.dbname, server.user, server.password)
+
+
+def run_worlds(all_worlds: list[World], database: Database, api_url: str, workdir: Path, console: Console) -> list[Any]:
+    home = PREFECT_HOME / "server"
+    results = []
+    for world in all_worlds:
+        console.print(f"[bold]{world.name}[/]: {world.services} services, {world.secrets} secrets ...")
+        with serve(world, database, workdir) as setup:
+            result = measure_world(setup, api_url, home)
+        console.print(
+            f"  wall {result['run']['wall_s']:.2f} s, floor {result['critical_path']['seconds']:.2f} s, "
+            f"sequential {result['sequential']['wall_s']:.2f} s"
+        )
+        results.append(result)
+    return results
+
+
+def run_startup(database: Database, api_url: str, workdir: Path, console: Console) -> list[dict[str, Any]]:
+    startup: list[dict[str, Any]] = []
+    with serve(LATENCY, database, workdir) as setup:
+        console.print("[bold]start-up[/] with the running server ...")
+        startup.append(measure_startup(setup, api_url, PREFECT_HOME / "server"))
+        console.print("[bold]start-up[/] ephemeral (no PREFECT_API_URL) ...")
+        startup.append(measure_startup(setup, None, PREFECT_HOME / "ephemeral"))
+    return startup
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--size", choices=("small", "full"), default="full")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"default {DEFAULT_JSON.relative_to(ROOT)}")
+    args = parser.parse_args(argv)
+    console = Console()
+    started = time.monotonic()
+    data: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "size": args.size,
+        "machine": machine(),
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="runbook-bench-"))
+    workdir.chmod(0o755)  # PostgreSQL runs as the postgres user and must reach its directory below this one
+    server = None
+    try:
+        server, database = start_database(workdir / "pg")
+        console.print("starting PostgreSQL and a Prefect server ...")
+        with prefect_server() as api_url:
+            data["prefect_server_ready_s"] = round(time.monotonic() - started, 1)
+            console.print(f"  ready after {data['prefect_server_ready_s']:.1f} s")
+            data["worlds"] = run_worlds(worlds(args.size), database, api_url, workdir, console)
+            data["startup"] = []
+            if args.size == "full":  # the small size (CI) proves the runs work; start-up costs two more processes
+                data["startup"] = run_startup(database, api_url, workdir, console)
+                data["prefect_overhead"] = measure_overhead(api_url, PREFECT_HOME / "server")
+    except (BenchError, RuntimeError, subprocess.SubprocessError) as error:
+        console.print(f"[red]benchmark failed:[/] {error}")
+        return 1
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    data["targets"] = targets(data["worlds"], data["startup"])
+    data["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    data["total_s"] = round(time.monotonic() - started, 1)
+    print_all(console, data)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(data, indent=2, default=str))
+    console.print(f"{data['total_s']:.0f} s in all; JSON: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,6 +4,7 @@ Each test starts a simulator with a scenario, writes an environment file pointed
 final state and the report. Slow-ish (a few seconds per run): one Prefect harness for the whole session.
 """
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,58 @@ async def test_preapproved_redeploy_rolls_a_revision_before_readiness(world: tup
     assert report is not None and state.is_completed(), report and statuses(report)
     assert statuses(report)["redeploy"] == Status.PASS
     assert sim.log.count(api="run", method="PATCH") == 3  # one new revision per configured service
+
+
+async def _resume_when_paused(run_input: dict[str, Any], within_s: float = 60) -> str:
+    """Act as the person at the Prefect UI: wait for a paused run, answer its approval form."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateName
+    from prefect.flow_runs import aresume_flow_run
+
+    async with get_client() as client:
+        for _ in range(int(within_s / 0.25)):
+            paused = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Paused"])))
+            )
+            if paused:
+                await asyncio.sleep(0.5)  # the form's schema is saved right after the pause
+                await aresume_flow_run(paused[0].id, run_input=run_input)
+                return str(paused[0].id)
+            await asyncio.sleep(0.25)
+    raise AssertionError("no flow run paused for approval")
+
+
+async def test_redeploy_rejected_in_the_ui_fails_restoration_without_mutating(world: tuple[Simulator, Path]) -> None:
+    sim, env_file = world
+    answer = asyncio.create_task(_resume_when_paused({"approve": False, "note": "not during the demo"}))
+    state, report = await handoff(env_file, phases=["restoration"], redeploy=True, approval_timeout_s=60)
+    await answer
+    assert state.is_failed() and report is not None
+    redeploy = next(c for c in report.phases[0].checks if c.id == "redeploy")
+    assert redeploy.status == Status.FAIL
+    assert redeploy.summary == "redeploy not done: rejected in the Prefect UI (not during the demo)"
+    assert sim.log.count(api="run", method="PATCH") == 0
+
+
+async def test_redeploy_approved_in_the_ui_rolls_new_revisions(world: tuple[Simulator, Path]) -> None:
+    sim, env_file = world
+    answer = asyncio.create_task(_resume_when_paused({"approve": True, "note": "go"}))
+    state, report = await handoff(env_file, phases=["restoration"], redeploy=True, approval_timeout_s=60)
+    await answer
+    assert state.is_completed() and report is not None, report and statuses(report)
+    assert statuses(report)["redeploy"] == Status.PASS
+    assert sim.log.count(api="run", method="PATCH") == 3
+
+
+async def test_redeploy_without_an_answer_times_out_and_fails_restoration(world: tuple[Simulator, Path]) -> None:
+    from flows.restoration import service_restoration
+
+    sim, env_file = world
+    state = await service_restoration(  # the handoff's own bound is 30 s at least; the phase flow takes any
+        str(env_file), redeploy_services=True, approval_timeout_s=2, return_state=True
+    )
+    phase = await state.aresult(raise_on_failure=False)
+    assert state.is_failed()
+    redeploy = next(c for c in phase.checks if c.id == "redeploy")
+    assert redeploy.status == Status.FAIL and redeploy.summary == "redeploy not done: no approval within 2 s"
+    assert sim.log.count(api="run", method="PATCH") == 0

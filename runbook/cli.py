@@ -26,7 +26,7 @@ app.add_typer(config_app, name="config")
 
 # Piped output (CI logs, `make demo | tee`) gets a readable width instead of rich's 80 columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
-errors = Console(stderr=True, highlight=False)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -149,7 +149,8 @@ def run(
     if redeploy and not approve:
         errors.print(
             "--redeploy mutates Cloud Run (a new revision of every service): the CLI refuses without --approve. "
-            "Pass --approve to approve up front, or start the run from the Prefect UI to approve it there."
+            "Pass --approve to approve up front, or start the run from the Prefect UI to approve it there.",
+            soft_wrap=True,
         )
         raise typer.Exit(EXIT_USAGE)
     _prefect_defaults(verbose)
@@ -184,7 +185,44 @@ def run(
     raise typer.Exit(EXIT_FAILED if result.verdict.value == "failed" else EXIT_PASSED)
 
 
-def main() -> None:  # pragma: no cover - console script entry for `python -m runbook.cli`
+@app.command("serve")
+def serve(
+    deployment: Annotated[
+        list[str] | None,
+        typer.Option("--deployment", "-d", help="Serve only these (e.g. staging-handoff/nightly); default: all."),
+    ] = None,
+    prefect_file: Annotated[
+        Path | None, typer.Option(help="The deployments file; default: the project's deployments/prefect.yaml.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Most flow runs at the same time; default: no limit.")] = None,
+    list_only: Annotated[bool, typer.Option("--list", help="List the deployments and their schedules; exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own logs.")] = False,
+) -> None:
+    """Serve the deployments of deployments/prefect.yaml from this process (no work pool, no worker); Ctrl-C stops."""
+    _prefect_defaults(verbose)
+    from runbook.serve import PREFECT_FILE, DeploymentFileError, deployments, serve_deployments
+
+    path = prefect_file or PREFECT_FILE
+    try:
+        built = deployments(path, deployment)
+    except (DeploymentFileError, OSError) as error:
+        errors.print(f"[red]{error}[/]", markup=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    if list_only:
+        for item in built:
+            when = ", ".join(
+                f"{s.schedule.cron} {s.schedule.timezone}" for s in item.schedules or [] if hasattr(s.schedule, "cron")
+            )
+            console.print(f"{item.flow_name}/{item.name}: {when or 'no schedule'}", markup=False)
+        return
+    if not os.environ.get("PREFECT_API_URL"):
+        errors.print(
+            "PREFECT_API_URL is not set: serving against a temporary in-process Prefect server, invisible to any UI. "
+            "Start `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api first."
+        )
+    serve_deployments(
+        path, deployment, limit=limit
+    )  # pragma: no cover - console script entry for `python -m runbook.cli`
     sys.exit(app())
 
 

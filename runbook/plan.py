@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from runbook.catalog import phase_checks
+from runbook.catalog import CheckSpec, phase_checks
 from runbook.config import RunbookConfig
 from runbook.results import PHASE_TEAMS, PHASE_TITLES, Phase
 
@@ -20,8 +20,11 @@ def _resources(config: RunbookConfig, check_id: str) -> str:
         "vpc-connector": f"{location}/connectors/{config.vpc_connector.name}",
         "cloud-sql-instance": f"projects/{gcp.project}/instances/{config.cloud_sql.instance}",
         "database-connectivity": (
-            f"{config.database.host or '(private IP of ' + config.cloud_sql.instance + ')'}:{config.database.port}"
-            f"/{config.database.name} as {config.database.user} ({config.database.mode})"
+            f"{gcp.project}:{gcp.region}:{config.cloud_sql.instance}/{config.database.name} as "
+            f"{config.database.user} via cloud-sql-python-connector"
+            if config.database.mode == "connector"
+            else f"{config.database.host or '(private IP of ' + config.cloud_sql.instance + ')'}:"
+            f"{config.database.port}/{config.database.name} as {config.database.user}"
         ),
         "secrets": f"{len(config.secrets.expected)} secrets in projects/{gcp.project}",
         "load-balancer": ", ".join(
@@ -43,6 +46,16 @@ def _resources(config: RunbookConfig, check_id: str) -> str:
     }.get(check_id, "")
 
 
+def waits_for(config: RunbookConfig, spec: CheckSpec) -> str:
+    """What the check waits for in this configuration (dependencies on another phase are its gate)."""
+    if spec.id == "database-connectivity" and (config.database.host or config.database.mode == "connector"):
+        return "-"
+    if spec.id == "cloud-run-ready":
+        return "redeploy (when asked)"
+    own = {s.id for s in phase_checks(spec.phase)}
+    return ", ".join(d if d in own else f"{d} (earlier phase's gate)" for d in spec.depends_on) or "-"
+
+
 def render_plan(config: RunbookConfig) -> Group:
     parts: list[Table | Text] = [
         Text(
@@ -60,7 +73,7 @@ def render_plan(config: RunbookConfig) -> Group:
             table.add_row(
                 spec.id if enabled else f"{spec.id} (disabled)",
                 spec.severity.value,
-                ", ".join(spec.depends_on) or "-",
+                waits_for(config, spec),
                 "; ".join(spec.reads) or "-",
                 _resources(config, spec.id),
                 f"{config.check_deadline(spec.id):g} s",

@@ -69,8 +69,10 @@ def _version(package: str) -> str:
 
 
 def start_database(base: Path) -> tuple[Any, Database]:
-    from tests.pg import start_postgres
+    from tests.pg import PG_BIN, start_postgres
 
+    if not (PG_BIN / "initdb").exists():  # installing is not the benchmark's business
+        raise BenchError(f"PostgreSQL server binaries not found in {PG_BIN}: run `make postgresql` once")
     server = start_postgres(base_dir=base)
     return server, Database(server.host, server.port, server.dbname, server.user, server.password)
 

@@ -1,0 +1,98 @@
+"""bench/results.json as markdown tables, for docs/benchmarks.md.
+
+python -m bench.markdown [bench/results.json]
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.run import DEFAULT_JSON
+
+
+def _row(cells: list[object]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _table(header: list[str], rows: list[list[object]]) -> str:
+    lines = [_row(list(header)), _row(["---"] * len(header))]
+    return "\n".join(lines + [_row(r) for r in rows])
+
+
+def runs(data: dict[str, Any]) -> str:
+    rows = []
+    for r in data["worlds"]:
+        run, seq = r["run"], r.get("sequential", {})
+        rows.append(
+            [
+                r["world"]["name"],
+                f"{run['wall_s']:.2f}",
+                " / ".join(f"{p['duration_s']:.2f}" for p in run["phases"]),
+                f"{r['critical_path']['seconds']:.2f}",
+                f"{r['overhead_s']:.2f}",
+                f"{seq.get('wall_s', 0):.2f} ({seq.get('calls_s', 0):.2f})",
+                r.get("ratio"),
+                " ".join(f"{api}={n}" for api, n in r["calls"].items()),
+                f"{run['peak_rss_mb']:.0f}",
+            ]
+        )
+    header = ["world", "wall s", "phases s", "floor s", "overhead s", "sequential s (calls only)", "ratio", "calls",
+              "peak RSS MB"]  # fmt: skip
+    return _table(header, rows)
+
+
+def growth(data: dict[str, Any]) -> str:
+    rows = []
+    for r in sorted(
+        (r for r in data["worlds"] if "growth" in r["world"]["tags"]),
+        key=lambda r: (r["world"]["secrets"], r["world"]["services"]),
+    ):
+        repeated = [item for items in r["repeated_in_phase"].values() for item in items]
+        rows.append(
+            [
+                r["world"]["services"],
+                r["world"]["secrets"],
+                f"{r['run']['wall_s']:.2f}",
+                f"{r['critical_path']['seconds']:.2f}",
+                r["google_calls"],
+                "; ".join(repeated) or "none",
+                f"{r['run']['peak_rss_mb']:.0f}",
+            ]
+        )
+    return _table(["services", "secrets", "wall s", "floor s", "Google calls", "read twice in a phase", "RSS MB"], rows)
+
+
+def startup(data: dict[str, Any]) -> str:
+    rows: list[list[object]] = [
+        [f"`runbook run` to first API call, {s['mode']}", f"{s['to_first_api_call_s']:.2f} s"] for s in data["startup"]
+    ]
+    rows += [[f"whole `runbook run`, {s['mode']}", f"{s['process_s']:.1f} s"] for s in data["startup"]]
+    overhead = data.get("prefect_overhead")
+    if overhead:
+        rows.append(["import prefect", f"{overhead['import_prefect_s']:.2f} s"])
+        imports = ", ".join(f"{k} {v:.2f}" for k, v in overhead["client_imports_s"].items())
+        rows.append(["client imports (in order, s)", imports])
+        rows.append(["RSS after prefect / + clients", f"{overhead['rss_after_prefect_mb']:.0f} / "
+                     f"{overhead['rss_after_clients_mb']:.0f} MB"])  # fmt: skip
+        rows.append(["flow run: first / next", f"{overhead['first_flow_s']:.2f} / {overhead['flow_s']:.2f} s"])
+        rows.append(["subflow run (empty)", f"{overhead['subflow_s']:.2f} s"])
+        rows.append(["task run awaited / submitted (empty)", f"{overhead['task_awaited_s'] * 1000:.0f} / "
+                     f"{overhead['task_submitted_s'] * 1000:.0f} ms"])  # fmt: skip
+    return _table(["measure", "value"], rows)
+
+
+def targets(data: dict[str, Any]) -> str:
+    rows = [[t["target"], f"{t['value']} {t['unit']}", "met" if t["met"] else "**not met**"] for t in data["targets"]]
+    return _table(["target", "figure", ""], rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    data = json.loads(Path(args[0] if args else DEFAULT_JSON).read_text())
+    print("\n\n".join([runs(data), growth(data), startup(data), targets(data)]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -104,6 +104,31 @@ class CheckContext:
                 return None
             raise
 
+    async def poll(
+        self,
+        current: T,
+        fetch: Callable[[], Awaitable[T]],
+        settled: Callable[[T], bool],
+        *,
+        first_s: float = 0.5,
+        max_s: float = 5.0,
+        reserve_s: float = 1.0,
+    ) -> tuple[T, float]:
+        """Re-read with exponential backoff until `settled(current)` or the deadline leaves no room for a call.
+
+        `reserve_s` stays free after the last sleep for the last read. Returns the last answer and the time waited.
+        """
+        started = time.monotonic()
+        delay = first_s
+        while not settled(current):
+            pause = min(delay, self.deadline.remaining - reserve_s)
+            if pause <= 0.05:
+                break
+            await asyncio.sleep(pause)
+            current = await fetch()
+            delay = min(delay * 2, max_s)
+        return current, time.monotonic() - started
+
     def result(
         self, status: Status, summary: str, evidence: dict[str, Any] | None = None, remediation: str = ""
     ) -> CheckResult:

@@ -34,7 +34,6 @@ SETTLING = frozenset({"CONDITION_RECONCILING", "CONDITION_PENDING"})
 LATEST = "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST"
 REVISION = "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION"
 POLL_FIRST_S = 0.25
-POLL_MAX_S = 5.0
 POLL_CALL_RESERVE_S = 1.0  # kept free after the last sleep for the last GET
 PATCH_MAX_SENDS = 3
 DEPLOY_ROLE = "roles/run.developer"
@@ -255,10 +254,7 @@ async def _pause(ctx: CheckContext, delay: float) -> bool:
 
 async def _poll_service(ctx: CheckContext, name: str, service: Any, settled: Callable[[Any], bool]) -> Any:
     """Re-read the service with backoff until `settled(service)` or the deadline nears."""
-    delay = POLL_FIRST_S
-    while not settled(service) and await _pause(ctx, delay):
-        service = await _get_service(ctx, name)
-        delay = min(delay * 2, POLL_MAX_S)
+    service, _ = await ctx.poll(service, lambda: _get_service(ctx, name), settled, first_s=POLL_FIRST_S)
     return service
 
 
@@ -536,12 +532,13 @@ async def _await_operation(ctx: CheckContext, operation: Any) -> Any:
     from google.longrunning import operations_pb2
 
     request = operations_pb2.GetOperationRequest(name=operation.name)
-    delay = POLL_FIRST_S
-    while not operation.done and await _pause(ctx, delay):
-        operation = await ctx.call(
+
+    async def fetch() -> Any:
+        return await ctx.call(
             "run", f"operation {operation.name}", ctx.clients.run_services.get_operation, request=request
         )
-        delay = min(delay * 2, POLL_MAX_S)
+
+    operation, _ = await ctx.poll(operation, fetch, lambda o: bool(o.done), first_s=POLL_FIRST_S)
     return operation
 
 

@@ -7,8 +7,6 @@ An instance in maintenance or still being created is re-read with a short backof
 Check `database-connectivity` (P0) lives in `tasks.database` and is re-exported here: the two are one system.
 """
 
-import asyncio
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,9 +26,6 @@ CHECK_ID = "cloud-sql-instance"
 # States the instance leaves on its own: worth waiting for within the deadline.
 TRANSITIONAL = frozenset({"MAINTENANCE", "PENDING_CREATE", "ONLINE_MAINTENANCE"})
 SSL_ENFORCING = frozenset({"ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"})
-POLL_FIRST_S = 0.5
-POLL_MAX_S = 5.0
-POLL_CALL_RESERVE_S = 1.0  # kept free after the last sleep for the last GET
 LISTED_MAX = 20
 
 _STATE_FIXES = {
@@ -202,20 +197,6 @@ async def _list_instances(ctx: CheckContext) -> tuple[list[Any] | None, str]:
     return list(pager.items), ""
 
 
-async def _poll_while_transitional(ctx: CheckContext, instance: Any) -> tuple[Any, float]:
-    """Re-read an instance in MAINTENANCE/PENDING_CREATE with backoff until it settles or the deadline nears."""
-    started = time.monotonic()
-    delay = POLL_FIRST_S
-    while is_transitional(instance):
-        pause = min(delay, ctx.deadline.remaining - POLL_CALL_RESERVE_S)
-        if pause <= 0.05:
-            break
-        await asyncio.sleep(pause)
-        instance = await _get_instance(ctx)
-        delay = min(delay * 2, POLL_MAX_S)
-    return instance, time.monotonic() - started
-
-
 async def _body(ctx: CheckContext) -> CheckResult:
     policy, project = ctx.config.cloud_sql, ctx.config.gcp.project
     try:
@@ -227,7 +208,7 @@ async def _body(ctx: CheckContext) -> CheckResult:
         return ctx.finish(decide_instance_missing(policy, project, existing, why))
     waited = 0.0
     if is_transitional(instance):
-        instance, waited = await _poll_while_transitional(ctx, instance)
+        instance, waited = await ctx.poll(instance, lambda: _get_instance(ctx), lambda i: not is_transitional(i))
     return ctx.finish(decide_instance(instance, policy, project, waited))
 
 

@@ -5,8 +5,6 @@ range and instance bounds are compared with the configured policy (WARN when off
 created or updated is re-read with a short backoff until the check's deadline before the check gives up on it.
 """
 
-import asyncio
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,9 +19,6 @@ from runbook.results import CheckResult, Status
 
 CHECK_ID = "vpc-connector"
 TRANSITIONAL = frozenset({"CREATING", "UPDATING"})
-POLL_FIRST_S = 0.5
-POLL_MAX_S = 5.0
-POLL_CALL_RESERVE_S = 1.0  # kept free after the last sleep for the last GET
 LISTED_MAX = 20
 THROUGHPUT_PER_INSTANCE = 100  # Mbps; connectors created before min/maxInstances existed only report throughput
 
@@ -216,20 +211,6 @@ async def _list_connectors(ctx: CheckContext) -> tuple[list[Any] | None, str]:
     return list(pager.connectors), ""
 
 
-async def _poll_while_transitional(ctx: CheckContext, connector: Any) -> tuple[Any, float]:
-    """Re-read a CREATING/UPDATING connector with backoff until it settles or the deadline nears."""
-    started = time.monotonic()
-    delay = POLL_FIRST_S
-    while is_transitional(connector):
-        pause = min(delay, ctx.deadline.remaining - POLL_CALL_RESERVE_S)
-        if pause <= 0.05:
-            break
-        await asyncio.sleep(pause)
-        connector = await _get_connector(ctx)
-        delay = min(delay * 2, POLL_MAX_S)
-    return connector, time.monotonic() - started
-
-
 async def _body(ctx: CheckContext) -> CheckResult:
     policy, gcp = ctx.config.vpc_connector, ctx.config.gcp
     try:
@@ -241,7 +222,7 @@ async def _body(ctx: CheckContext) -> CheckResult:
         return ctx.finish(decide_connector_missing(policy, gcp.region, gcp.project, existing, why))
     waited = 0.0
     if is_transitional(connector):
-        connector, waited = await _poll_while_transitional(ctx, connector)
+        connector, waited = await ctx.poll(connector, lambda: _get_connector(ctx), lambda c: not is_transitional(c))
     return ctx.finish(decide_connector(connector, policy, gcp.region, gcp.project, waited))
 
 

@@ -247,6 +247,19 @@ class HealthCheckPolicy(Frozen):
     min_unhealthy_threshold: int = Field(default=2, ge=1, le=10, description="unhealthyThreshold at least this.")
     max_healthy_threshold: int = Field(default=10, ge=1, le=10, description="healthyThreshold at most this.")
 
+    @model_validator(mode="after")
+    def _ranges(self) -> "HealthCheckPolicy":
+        if self.min_timeout_s > self.max_timeout_s:
+            raise ValueError(
+                f"expected min_timeout_s <= max_timeout_s, found {self.min_timeout_s} > {self.max_timeout_s}"
+            )
+        if self.min_unhealthy_threshold > self.max_unhealthy_threshold:
+            raise ValueError(
+                "expected min_unhealthy_threshold <= max_unhealthy_threshold, found "
+                f"{self.min_unhealthy_threshold} > {self.max_unhealthy_threshold}"
+            )
+        return self
+
 
 class LoadBalancerConfig(Frozen):
     """The external load balancer's backend services and health checks."""

@@ -103,3 +103,9 @@ def test_json_schema_describes_every_field_and_does_not_require_profile_timeouts
             if "$ref" not in spec and "allOf" not in spec:
                 assert spec.get("description"), f"{name}.{field} has no description"
     assert RunbookConfig.model_fields["gcp"]
+
+
+def test_contradictory_health_check_policy_is_rejected() -> None:
+    checks = [{"name": "hc", "min_timeout_s": 30, "max_timeout_s": 10}]
+    with pytest.raises(ConfigError, match=r"load_balancer\.health_checks\.0: expected min_timeout_s <= max_timeout_s"):
+        load_config("local", {"load_balancer": {"health_checks": checks}})

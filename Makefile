@@ -36,7 +36,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 test: install postgresql lint
-	$(PY) -m pytest -q
+	RUNBOOK_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
 
 demo: install postgresql
 	@SCENARIO='$(SCENARIO)' ARGS='$(ARGS)' PY='$(PY)' bash scripts/demo.sh

@@ -24,7 +24,15 @@ from pathlib import Path
 
 import pytest
 
-PG_BIN = Path(os.environ.get("RUNBOOK_PG_BIN", "/usr/lib/postgresql/15/bin"))
+def _pg_bin() -> Path:
+    """$RUNBOOK_PG_BIN, else the newest Debian PostgreSQL installed (15 on bookworm)."""
+    if os.environ.get("RUNBOOK_PG_BIN"):
+        return Path(os.environ["RUNBOOK_PG_BIN"])
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
+    return versions[-1].parent if versions else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 DB_NAME = "netra_staging"
 DB_USER = "netra_app"
 DB_PASSWORD = "netra-app-test-password"  # a test value, not a secret: the throwaway server lives on loopback only
@@ -176,6 +184,8 @@ def stop_postgres(base_dir: Path) -> bool:
 def postgres() -> Iterator[PostgresServer]:
     """A real PostgreSQL for the session; skipped (not failed) where the server binaries are not installed."""
     if not (PG_BIN / "initdb").exists():
+        if os.environ.get("RUNBOOK_REQUIRE_POSTGRES"):  # `make test` and CI: a missing server is a failure
+            pytest.fail(f"PostgreSQL server binaries not found in {PG_BIN}; `make postgresql` installs them")
         pytest.skip(f"PostgreSQL server binaries not found in {PG_BIN} (apt-get install postgresql-15)")
     server = start_postgres()
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+
 def _pg_bin() -> Path:
     """$RUNBOOK_PG_BIN, else the newest Debian PostgreSQL installed (15 on bookworm)."""
     if os.environ.get("RUNBOOK_PG_BIN"):

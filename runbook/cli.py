@@ -211,7 +211,9 @@ def serve(
     if list_only:
         for item in built:
             when = ", ".join(
-                f"{s.schedule.cron} {s.schedule.timezone}" for s in item.schedules or [] if hasattr(s.schedule, "cron")
+                f"{cron} {getattr(s.schedule, 'timezone', None) or 'UTC'}"
+                for s in item.schedules or []
+                if (cron := getattr(s.schedule, "cron", None))
             )
             console.print(f"{item.flow_name}/{item.name}: {when or 'no schedule'}", markup=False)
         return
@@ -220,9 +222,10 @@ def serve(
             "PREFECT_API_URL is not set: serving against a temporary in-process Prefect server, invisible to any UI. "
             "Start `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api first."
         )
-    serve_deployments(
-        path, deployment, limit=limit
-    )  # pragma: no cover - console script entry for `python -m runbook.cli`
+    serve_deployments(path, deployment, limit=limit)
+
+
+def main() -> None:  # pragma: no cover - console script entry for `python -m runbook.cli`
     sys.exit(app())
 
 

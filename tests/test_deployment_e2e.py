@@ -1,0 +1,256 @@
+"""The deployments end to end on a real Prefect server, the way an operator uses them.
+
+One test, one server: `prefect server start` on a free loopback port with its own PREFECT_HOME, the process work
+pool, `prefect deploy` from deployments/prefect.yaml, two runs of staging-handoff/manual created through the API
+exactly as the UI's Run > Custom run does (the form's values: the deployment's parameters with changes), one
+against a healthy simulator and one against a fault, then `prefect worker start --run-once` picks both up and runs
+them as subprocesses. Completed for healthy, Failed for the fault.
+
+Isolation: Prefect settings are passed only to the subprocesses (the session's test harness is left alone), every
+subprocess gets its own process group and a marker in its environment, and everything carrying the marker is
+killed at the end, including flow-run processes the worker starts in sessions of their own.
+"""
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+import pytest
+
+from runbook.config_file import PROJECT_ROOT
+from runbook.serve import deployment_specs
+from simulator.server import Simulator
+from tests.pg import PostgresServer, free_port
+from tests.support import env_file_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+PREFECT = str(Path(sys.executable).parent / "prefect")
+PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
+SPECS = {spec.name: spec for spec in deployment_specs(PREFECT_FILE)}
+POOL = SPECS["manual"].work_pool or "staging-runbook"
+SERVER_READY_S = 120
+CLI_TIMEOUT_S = 90
+WORKER_TIMEOUT_S = 150
+MARKER = "RUNBOOK_E2E_MARKER"
+PYCACHE = PROJECT_ROOT / ".prefect" / "pycache"  # git-ignored, removed by `make clean`
+FAST = {
+    "timeouts": {"golden_path_s": 15, "e2e_s": 10, "readiness_s": 10, "health_s": 5},
+    "performance": {"health_probes": 3, "golden_path_probes": 1},
+}
+
+
+class Processes:
+    """The test's subprocesses: own process groups, a marker in the environment, all killed by `stop_all`."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.marker = uuid.uuid4().hex
+        self.env = {**env, MARKER: self.marker}
+        self.logs = logs
+        self._started: list[tuple[subprocess.Popen[bytes], TextIO]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("w")
+        process = subprocess.Popen(
+            args, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self._started.append((process, log))
+        return process
+
+    def run(self, name: str, *args: str, timeout: float) -> int:
+        """Run to completion within `timeout` seconds; returns the exit code (the output goes to NAME.log)."""
+        process = self.start(name, *args)
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._stop(process)
+            pytest.fail(f"{name} did not finish within {timeout} s:\n{self.tail(name)}")
+
+    def tail(self, name: str, lines: int = 40) -> str:
+        path = self.logs / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
+
+    @staticmethod
+    def _stop(process: subprocess.Popen[bytes]) -> None:
+        if process.poll() is not None:
+            return
+        for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=wait_s)
+                return
+
+    def _marked(self) -> list[int]:
+        """Every live process whose environment carries this test's marker (the worker's flow runs included)."""
+        needle = f"{MARKER}={self.marker}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            with contextlib.suppress(OSError):
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+        return found
+
+    def stop_all(self) -> None:
+        for process, log in reversed(self._started):
+            self._stop(process)
+            log.close()
+        for pid in self._marked():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def subprocess_env(home: Path, api_url: str, database_url: str, postgres: PostgresServer) -> dict[str, str]:
+    """The environment of the server, CLI and worker: this test's Prefect only, offline, and the test secrets."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    # Every subprocess imports Prefect and the Google clients; with bytecode off (PYTHONDONTWRITEBYTECODE, a venv
+    # installed without it) each one compiles them again. A shared bytecode cache outside the venv saves ~half.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(
+        PYTHONPYCACHEPREFIX=str(PYCACHE),
+        PREFECT_HOME=str(home),
+        PREFECT_API_URL=api_url,
+        PREFECT_API_DATABASE_CONNECTION_URL=database_url,
+        DO_NOT_TRACK="1",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # No nightly runs from the scheduler: the worker must pick up exactly the two runs this test creates.
+        PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
+        PREFECT_SERVER_UI_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="INFO",
+        NO_GCE_CHECK="true",
+        # Test values known to the throwaway database and the simulator's Slack; not real secrets.
+        RUNBOOK_DB_PASSWORD=postgres.password,
+        SLACK_BOT_TOKEN="xoxb-sim-token-not-a-secret",
+    )
+    return env
+
+
+@contextlib.contextmanager
+def prefect_database(postgres: PostgresServer) -> Iterator[str]:
+    """A fresh database for the Prefect server in the session's PostgreSQL, dropped afterwards.
+
+    Prefect's migrations take ~4 s on PostgreSQL against ~20 s on a fresh SQLite file on this machine (and
+    PostgreSQL is what Prefect recommends for a shared server anyway).
+    """
+    import psycopg
+
+    name = f"prefect_e2e_{uuid.uuid4().hex[:8]}"
+    admin = f"host={postgres.host} port={postgres.port} user=postgres dbname=postgres connect_timeout=10"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql+asyncpg://postgres@{postgres.host}:{postgres.port}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def processes(tmp_path: Path, postgres: PostgresServer) -> Iterator[tuple[Processes, str]]:
+    api_url = f"http://127.0.0.1:{free_port()}/api"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with prefect_database(postgres) as database_url:
+        procs = Processes(subprocess_env(tmp_path / "prefect-home", api_url, database_url, postgres), logs)
+        try:
+            yield procs, api_url
+        finally:
+            procs.stop_all()
+
+
+def wait_for_server(procs: Processes, server: subprocess.Popen[bytes], api_url: str) -> None:
+    deadline = time.monotonic() + SERVER_READY_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"prefect server exited with {server.returncode}:\n{procs.tail('server')}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    pytest.fail(f"prefect server not ready within {SERVER_READY_S} s:\n{procs.tail('server')}")
+
+
+async def final_states(api_url: str, run_ids: dict[str, Any], timeout_s: float = 30) -> dict[str, Any]:
+    from prefect.client.orchestration import PrefectClient
+
+    async with PrefectClient(api=api_url) as client:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            runs = {name: await client.read_flow_run(run_id) for name, run_id in run_ids.items()}
+            if all(run.state and run.state.is_final() for run in runs.values()) or time.monotonic() > deadline:
+                return {name: run.state for name, run in runs.items()}
+            await asyncio.sleep(1)
+
+
+async def test_manual_deployment_runs_on_a_worker_completed_when_healthy_failed_on_a_fault(
+    processes: tuple[Processes, str], postgres: PostgresServer, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import PrefectClient
+
+    procs, api_url = processes
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    host, port = api_url.removeprefix("http://").removesuffix("/api").split(":")
+    server = procs.start("server", PREFECT, "server", "start", "--host", host, "--port", port)
+    database = {"host": postgres.host, "port": postgres.port, "name": postgres.dbname, "user": postgres.user}
+    with Simulator("healthy") as healthy, Simulator("connector-error") as faulty:
+        env_files = {
+            "healthy": env_file_for(healthy, tmp_path, {**FAST, "database": database}, name="sim-healthy"),
+            "connector-error": env_file_for(faulty, tmp_path, {**FAST, "database": database}, name="sim-fault"),
+        }
+        wait_for_server(procs, server, api_url)
+        timings["server"] = time.monotonic() - started
+
+        # What the operator guide says, verbatim: create the pool, deploy everything in the file.
+        code = procs.run("pool", PREFECT, "work-pool", "create", POOL, "--type", "process", timeout=CLI_TIMEOUT_S)
+        assert code == 0, procs.tail("pool")
+        code = procs.run(
+            "deploy", PREFECT, "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE),
+            timeout=CLI_TIMEOUT_S,
+        )  # fmt: skip
+        assert code == 0, procs.tail("deploy")
+        timings["pool+deploy"] = time.monotonic() - started - timings["server"]
+
+        async with PrefectClient(api=api_url) as client:
+            nightly = await client.read_deployment_by_name("staging-handoff/nightly")
+            assert [(s.schedule.cron, s.schedule.timezone) for s in nightly.schedules] == [  # type: ignore[union-attr]
+                ("0 2 * * *", "America/Los_Angeles")
+            ]
+            on_demand = await client.read_deployment_by_name("infrastructure-validation/on-demand")
+            assert on_demand.work_pool_name == POOL and not on_demand.schedules
+            manual = await client.read_deployment_by_name("staging-handoff/manual")
+            assert manual.work_pool_name == POOL and not manual.schedules
+            assert manual.pull_steps == [
+                {"prefect.deployments.steps.set_working_directory": {"directory": str(PROJECT_ROOT)}}
+            ]
+            # Run > Custom run: the form starts from the deployment's parameters; the operator changes some.
+            run_ids = {}
+            for scenario, env_file in env_files.items():
+                form = {**manual.parameters["parameters"], "environment_file": str(env_file)}
+                run = await client.create_flow_run_from_deployment(manual.id, parameters={"parameters": form})
+                run_ids[scenario] = run.id
+
+        code = procs.run(
+            "worker", PREFECT, "worker", "start", "--pool", POOL, "--run-once", "--limit", "2",
+            timeout=WORKER_TIMEOUT_S,
+        )  # fmt: skip
+        timings["worker"] = time.monotonic() - started - timings["server"] - timings["pool+deploy"]
+        states = await final_states(api_url, run_ids)
+
+    worker_log = procs.tail("worker", 80)
+    assert states["healthy"].is_completed(), f"{states['healthy']!r}\n{worker_log}"
+    assert states["connector-error"].is_failed(), f"{states['connector-error']!r}\n{worker_log}"
+    assert states["connector-error"].message == "infrastructure validation failed: vpc-connector"
+    assert code == 0, worker_log
+    print(f"timings (s): { {k: round(v, 1) for k, v in timings.items()} }")

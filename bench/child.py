@@ -10,11 +10,12 @@ the process's peak RSS. Exit status 0 when the run passed (with or without warni
 import argparse
 import asyncio
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.rss import peak_rss_mb
 
 
 def run(env: str) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def run(env: str) -> dict[str, Any]:
         "problems": [
             f"{c.id}: {c.status.value} {c.summary}" for p in data.phases for c in p.checks if c.status.value != "PASS"
         ],
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

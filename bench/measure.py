@@ -105,8 +105,8 @@ def repeated_reads(entries: list[RecordedRequest], phase_ends: list[float]) -> d
     repeated: dict[str, list[str]] = {}
     for index in range(len(phase_ends)):
         start = phase_ends[index - 1] if index else float("-inf")
-        keys = Counter(
-            f"{e.method} {e.path}"
+        keys = Counter(  # the query too: the pages of one list differ only by their page token
+            f"{e.method} {e.path}" + (f"?{e.query}" if e.query else "")
             for e in entries
             if e.api in GOOGLE_APIS and start < e.at <= phase_ends[index] and e.method in ("GET", "ListTimeSeries")
         )

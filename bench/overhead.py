@@ -6,11 +6,12 @@ python -m bench.overhead --out overhead.json   (PREFECT_API_URL of a running ser
 import argparse
 import asyncio
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.rss import peak_rss_mb
 
 SUBFLOWS = 3
 TASKS = 20
@@ -25,7 +26,7 @@ CLIENT_MODULES = (
 
 
 def rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return peak_rss_mb()
 
 
 def timed_import(module: str) -> float:

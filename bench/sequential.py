@@ -13,7 +13,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.rss import peak_rss_mb
 from runbook.config import RunbookConfig, ServiceConfig
 from runbook.config_file import load_config
 from runbook.gcp import GoogleClients
@@ -281,7 +281,7 @@ def run_sequential(config: RunbookConfig, bypass_key: str, db_password: str | No
         "calls_s": round(ended - imported, 3),
         "steps": len(script.steps.steps),
         "step_totals_s": {name: round(seconds, 3) for name, seconds in totals.items()},
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

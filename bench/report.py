@@ -125,5 +125,6 @@ def print_all(console: Console, data: dict[str, Any]) -> None:
     console.print(runs_table(data["worlds"]))
     if any("growth" in r["world"]["tags"] for r in data["worlds"]):
         console.print(growth_table(data["worlds"]))
-    console.print(startup_table(data["startup"], data.get("prefect_overhead")))
+    if data["startup"] or data.get("prefect_overhead"):
+        console.print(startup_table(data["startup"], data.get("prefect_overhead")))
     console.print(targets_table(data["targets"]))

@@ -28,7 +28,7 @@ PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
 
 # The keys of a deployment in prefect.yaml that this module understands; anything else is a mistake here
 # (Prefect itself ignores unknown keys silently, so a misspelt `schedule:` would otherwise go unnoticed).
-KNOWN_KEYS = frozenset({"name", "entrypoint", "description", "tags", "schedules", "parameters", "work_pool"})
+KNOWN_KEYS = frozenset({"name", "entrypoint", "description", "tags", "paused", "schedules", "parameters", "work_pool"})
 SCHEDULE_KEYS = frozenset({"cron", "timezone", "active", "day_or", "parameters", "slug"})
 
 
@@ -46,6 +46,7 @@ class DeploymentSpec:
     tags: tuple[str, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
     schedules: tuple[dict[str, Any], ...] = ()
+    paused: bool | None = None
     work_pool: str | None = None
 
     @property
@@ -80,6 +81,7 @@ def _spec(raw: Any, file: Path) -> DeploymentSpec:
         tags=tuple(str(tag) for tag in raw.get("tags") or ()),
         parameters=dict(raw.get("parameters") or {}),
         schedules=tuple(dict(schedule) for schedule in schedules),
+        paused=raw.get("paused"),
         work_pool=work_pool.get("name") if isinstance(work_pool, dict) else None,
     )
 
@@ -126,6 +128,7 @@ def to_runner_deployment(spec: DeploymentSpec) -> "RunnerDeployment":
         tags=list(spec.tags),
         parameters=spec.parameters,
         schedules=[_schedule(s) for s in spec.schedules],
+        paused=spec.paused,
         entrypoint_type=EntrypointType.MODULE_PATH,
         _sync=True,  # type: ignore[call-arg]  # a RunnerDeployment from async callers too (it dispatches)
     )

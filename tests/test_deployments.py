@@ -68,7 +68,7 @@ def test_nightly_runs_at_two_in_los_angeles_on_staging_in_quiet_slack_mode(built
     (schedule,) = nightly.schedules
     assert schedule.schedule.cron == "0 2 * * *"
     assert schedule.schedule.timezone == "America/Los_Angeles"
-    assert schedule.active is True
+    assert schedule.active is True and nightly.paused is False  # deploying again resumes a paused nightly
     parameters = HandoffParameters.model_validate(nightly.parameters["parameters"])
     assert parameters.environment == "staging" and parameters.environment_file is None
     assert parameters.slack_quiet is True and parameters.trigger == "nightly"
@@ -171,6 +171,7 @@ def test_yaml_and_serve_share_one_definition(raw: dict[str, Any], built: dict[st
         assert deployment.parameters == entry["parameters"]
         assert deployment.tags == entry["tags"]
         assert deployment.description == " ".join(entry["description"].split())
+        assert deployment.paused is bool(entry.get("paused", False))
         # The schedules `prefect deploy` would create from the same entries.
         expected = [_schedule_config_to_deployment_schedule(s) for s in entry["schedules"]]
         assert [(s.schedule, s.active) for s in deployment.schedules] == [

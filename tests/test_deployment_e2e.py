@@ -193,6 +193,18 @@ async def final_states(api_url: str, run_ids: dict[str, Any], timeout_s: float =
             await asyncio.sleep(1)
 
 
+async def artifact_keys(api_url: str, run_id: Any) -> set[str]:
+    """The keys of the artifacts a flow run left (what the UI's Artifacts tab lists)."""
+    from prefect.client.orchestration import PrefectClient
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    async with PrefectClient(api=api_url) as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    return {artifact.key for artifact in artifacts if artifact.key}
+
+
 async def test_manual_deployment_runs_on_a_worker_completed_when_healthy_failed_on_a_fault(
     processes: tuple[Processes, str], postgres: PostgresServer, tmp_path: Path
 ) -> None:
@@ -253,4 +265,8 @@ async def test_manual_deployment_runs_on_a_worker_completed_when_healthy_failed_
     assert states["connector-error"].is_failed(), f"{states['connector-error']!r}\n{worker_log}"
     assert states["connector-error"].message == "infrastructure validation failed: vpc-connector"
     assert code == 0, worker_log
+    # The report a person reads in the UI: the status matrix and the table of every check.
+    assert {"sim-healthy-handoff-report", "sim-healthy-handoff-checks"} <= await artifact_keys(
+        api_url, run_ids["healthy"]
+    )
     print(f"timings (s): { {k: round(v, 1) for k, v in timings.items()} }")

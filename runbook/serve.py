@@ -88,7 +88,10 @@ def _spec(raw: Any, file: Path) -> DeploymentSpec:
 
 def deployment_specs(path: Path = PREFECT_FILE) -> list[DeploymentSpec]:
     """The deployments of prefect.yaml, in file order (YAML anchors resolved)."""
-    data = yaml.safe_load(path.read_text())
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise DeploymentFileError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("deployments"), list):
         raise DeploymentFileError(f"{path}: expected a mapping with a `deployments` list")
     return [_spec(raw, path) for raw in data["deployments"]]

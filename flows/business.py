@@ -31,6 +31,7 @@ from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus
 from tasks.golden_path import golden_path
 from tasks.performance import performance
 from tasks.stakeholder import stakeholder_summary
+from tasks.websocket import CredentialCache
 
 
 @flow(
@@ -51,14 +52,17 @@ async def business_validation(
     clients = GoogleClients(config.gcp)
     await asyncio.to_thread(clients.prepare, "secretmanager")  # imports before any deadline starts
 
-    golden = golden_path.submit(config, clients)
+    credentials = CredentialCache()  # the test user's credentials (the E2E key) read once for the phase
+    golden = golden_path.submit(config, clients, credentials)
     results: list[CheckResult] = [settle(golden)]
     problem = prerequisite_problem(results[0], "performance")
     if problem:
         results.append(check_finished(skipped(CATALOG["performance"], problem)))
     else:
         after_golden: list[Any] = [golden]
-        results.append(settle(performance.submit(config, clients, wait_for=after_golden, return_state=False)))
+        results.append(
+            settle(performance.submit(config, clients, credentials, wait_for=after_golden, return_state=False))
+        )
     summary = stakeholder_summary.submit(config, earlier_phases or [], list(results))
     results.append(settle(summary))
 

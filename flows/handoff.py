@@ -20,6 +20,7 @@ from flows.infrastructure import infrastructure_validation
 from flows.restoration import service_restoration
 from runbook.config import RunbookConfig
 from runbook.config_file import load_config
+from runbook.gcp import preload_in_background
 from runbook.parameters import HandoffParameters
 from runbook.phases import crashed_phase, skipped_phase
 from runbook.plan import plan_text
@@ -113,6 +114,8 @@ async def staging_handoff(parameters: HandoffParameters | None = None) -> RunRep
 
     parameters = parameters or HandoffParameters()
     config = _config_for(parameters)
+    if not parameters.dry_run:
+        preload_in_background()  # the client imports overlap with Slack and the first subflow's creation
     if parameters.dry_run:
         from prefect import get_run_logger
         from prefect.artifacts import acreate_markdown_artifact

@@ -9,8 +9,10 @@ and know nothing of the check's deadline.
 """
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -19,6 +21,11 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exp
 T = TypeVar("T")
 
 TRANSIENT_HTTP = {408, 429, 500, 502, 503, 504}
+
+
+# Blocking client calls run here, not in each event loop's default executor (min(32, cores + 4) threads: six on
+# this kind of machine, which serialises the calls of a check reading 100 services).
+_CALLS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="google-api")
 
 
 class DeadlinePassed(Exception):
@@ -121,9 +128,9 @@ async def call_api(
                 raise DeadlinePassed(f"deadline of {deadline.seconds:g} s passed")
             per_call = min(timeout, remaining)
             try:
-                return await asyncio.wait_for(
-                    asyncio.to_thread(fn, *args, retry=None, timeout=per_call, **kwargs), timeout=per_call + 1.0
-                )
+                call = functools.partial(fn, *args, retry=None, timeout=per_call, **kwargs)
+                answer = asyncio.get_running_loop().run_in_executor(_CALLS, call)
+                return await asyncio.wait_for(answer, timeout=per_call + 1.0)
             except TimeoutError:
                 # asyncio's own cap: the library did not honour its timeout (e.g. a stalled stream).
                 raise DeadlinePassed(f"no answer within {per_call:g} s") from None

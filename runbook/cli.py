@@ -154,6 +154,9 @@ def run(
         )
         raise typer.Exit(EXIT_USAGE)
     _prefect_defaults(verbose)
+    from runbook.gcp import preload_in_background
+
+    preload_in_background()  # the Google client imports overlap with Prefect's start-up
     from runbook.execute import execute
     from runbook.parameters import HandoffParameters
     from runbook.results import Phase

@@ -28,9 +28,11 @@ from tasks.websocket import (
     CLOSED,
     MALFORMED,
     SILENCE,
+    CredentialCache,
     Credentials,
     Event,
     HandshakeRefused,
+    credentials_for,
     open_websocket,
     read_credentials,
     request_token,
@@ -329,9 +331,9 @@ async def run_golden_path(ctx: CheckContext, client: httpx.AsyncClient, credenti
     return GoldenPathRun(Finding(decided.status, decided.summary, evidence, decided.remediation), total_ms)
 
 
-async def _golden_path(ctx: CheckContext) -> CheckResult:
+async def _golden_path(ctx: CheckContext, cache: CredentialCache | None) -> CheckResult:
     async with httpx.AsyncClient(follow_redirects=False) as client:
-        credentials = await read_credentials(ctx)
+        credentials = await credentials_for(ctx, cache)
         run = await run_golden_path(ctx, client, credentials)
     return ctx.finish(run.finding)
 
@@ -385,7 +387,9 @@ async def websocket_handshake(config: RunbookConfig, clients: GoogleClients) -> 
 
 
 @task(name="golden-path", cache_policy=NO_CACHE)
-async def golden_path(config: RunbookConfig, clients: GoogleClients) -> CheckResult:
+async def golden_path(
+    config: RunbookConfig, clients: GoogleClients, credentials: CredentialCache | None = None
+) -> CheckResult:
     """P0 `golden-path`: a user logs in and gets an AI response over the WebSocket, with every agent event.
 
     Obtains a token (`/auth/login` or `/auth/e2e/test-auth` with the bypass key from Secret Manager or a Prefect
@@ -397,6 +401,7 @@ async def golden_path(config: RunbookConfig, clients: GoogleClients) -> CheckRes
     Args:
         config: The environment (services, `[golden_path]`, `golden_path_s`, `e2e_s`).
         clients: Google clients; Secret Manager is read only when the bypass key comes from there.
+        credentials: The phase's credential cache, shared with `performance` so the key is read once.
 
     Returns:
         The CheckResult; evidence has the events with their ms since the message, time to first event and total.
@@ -404,4 +409,8 @@ async def golden_path(config: RunbookConfig, clients: GoogleClients) -> CheckRes
     Example:
         >>> result = await golden_path.fn(load_config("local"), GoogleClients(config.gcp))  # doctest: +SKIP
     """
-    return await run_check("golden-path", config, clients, _golden_path)
+
+    async def body(ctx: CheckContext) -> CheckResult:
+        return await _golden_path(ctx, credentials)
+
+    return await run_check("golden-path", config, clients, body)

@@ -22,7 +22,7 @@ from runbook.config import PerformanceConfig, RunbookConfig
 from runbook.gcp import GoogleClients
 from runbook.results import CheckResult, Status
 from tasks.golden_path import logs_command, run_golden_path
-from tasks.websocket import read_credentials
+from tasks.websocket import CredentialCache, credentials_for
 
 CHECK_ID = "performance"
 HEALTH_PATH = "/health"
@@ -143,13 +143,15 @@ async def probe_health(ctx: CheckContext, client: httpx.AsyncClient, url: str, c
     return Probes("health", tuple(latencies), len(reasons), count, tuple(reasons))
 
 
-async def probe_golden_path(ctx: CheckContext, client: httpx.AsyncClient, count: int) -> Probes:
+async def probe_golden_path(
+    ctx: CheckContext, client: httpx.AsyncClient, count: int, cache: CredentialCache | None = None
+) -> Probes:
     """`count` sequential golden-path runs; a run whose verdict is not PASS is a failure."""
     if count == 0:
         return Probes("golden_path", (), 0, 0)
     latencies: list[float] = []
     reasons: list[str] = []
-    credentials = await read_credentials(ctx)
+    credentials = await credentials_for(ctx, cache)
     for _ in range(count):
         if ctx.deadline.remaining <= 2.0:
             break
@@ -165,7 +167,7 @@ async def probe_golden_path(ctx: CheckContext, client: httpx.AsyncClient, count:
     return Probes("golden_path", tuple(latencies), len(reasons), count, tuple(reasons))
 
 
-async def _performance(ctx: CheckContext) -> CheckResult:
+async def _performance(ctx: CheckContext, cache: CredentialCache | None) -> CheckResult:
     config = ctx.config
     backend = config.service("backend")
     if backend is None:
@@ -173,12 +175,14 @@ async def _performance(ctx: CheckContext) -> CheckResult:
     policy = config.performance
     async with httpx.AsyncClient(follow_redirects=False) as client:
         health = await probe_health(ctx, client, backend.url.rstrip("/") + HEALTH_PATH, policy.health_probes)
-        golden = await probe_golden_path(ctx, client, policy.golden_path_probes)
+        golden = await probe_golden_path(ctx, client, policy.golden_path_probes, cache)
     return ctx.finish(decide_performance(health, golden, policy, logs_command(config)))
 
 
 @task(name=CHECK_ID, cache_policy=NO_CACHE)
-async def performance(config: RunbookConfig, clients: GoogleClients) -> CheckResult:
+async def performance(
+    config: RunbookConfig, clients: GoogleClients, credentials: CredentialCache | None = None
+) -> CheckResult:
     """P1 `performance`: the backend answers fast enough, and so does the whole golden path.
 
     Sends `health_probes` sequential requests to the backend's `/health` and runs the golden path
@@ -196,4 +200,8 @@ async def performance(config: RunbookConfig, clients: GoogleClients) -> CheckRes
     Example:
         >>> result = await performance.fn(load_config("local"), GoogleClients(config.gcp))  # doctest: +SKIP
     """
-    return await run_check(CHECK_ID, config, clients, _performance)
+
+    async def body(ctx: CheckContext) -> CheckResult:
+        return await _performance(ctx, credentials)
+
+    return await run_check(CHECK_ID, config, clients, body)

@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -97,6 +98,35 @@ async def read_credentials(ctx: CheckContext) -> Credentials:
     if golden.bypass_key_block:
         return await _key_from_block(golden.bypass_key_block, golden.email, ctx.timeout)
     return await _key_from_secret_manager(ctx, golden)
+
+
+class CredentialCache:
+    """The test user's credentials, read once per phase and shared by its checks (golden path, then performance).
+
+    So the E2E key's payload is read once per phase. Held in memory only (a SecretStr), never in a parameter that
+    Prefect records, never printed: the repr says only whether it is filled.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # the checks run in different threads, each with its own event loop
+        self._credentials: Credentials | None = None
+
+    def __repr__(self) -> str:
+        return f"CredentialCache({'filled' if self._credentials else 'empty'})"
+
+    async def get(self, ctx: CheckContext) -> Credentials:
+        with self._lock:
+            if self._credentials is not None:
+                return self._credentials
+        credentials = await read_credentials(ctx)
+        with self._lock:
+            self._credentials = self._credentials or credentials
+            return self._credentials
+
+
+async def credentials_for(ctx: CheckContext, cache: CredentialCache | None) -> Credentials:
+    """From the phase's cache when there is one, else read now."""
+    return await cache.get(ctx) if cache is not None else await read_credentials(ctx)
 
 
 def _password_from_env(golden: GoldenPathConfig) -> Credentials:

@@ -13,7 +13,8 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 # Never probe the GCE metadata server for credentials on these machines.
 export NO_GCE_CHECK := true
 
-.PHONY: install postgresql test lint demo clean
+.PHONY: install postgresql test lint demo bench clean
+BENCH_SIZE ?= full
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -40,6 +41,10 @@ test: install postgresql lint
 
 demo: install postgresql
 	@SCENARIO='$(SCENARIO)' ARGS='$(ARGS)' PY='$(PY)' bash scripts/demo.sh
+
+# The benchmark (not timed tests): a run side by side with a sequential script; tables + bench/results.json.
+bench: install postgresql
+	$(PY) -m bench.run --size $(BENCH_SIZE)
 
 clean:
 	rm -rf $(VENV) .prefect .run .pytest_cache .mypy_cache .ruff_cache

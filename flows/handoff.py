@@ -109,7 +109,11 @@ async def tell_slack_the_run_ended_abnormally(flow: Any, flow_run: FlowRun, stat
     on_cancellation=[tell_slack_the_run_ended_abnormally],
 )
 async def staging_handoff(parameters: HandoffParameters | None = None) -> RunReport | State:
-    """Run the selected phases of the handoff plan in order, stopping at the first closed gate."""
+    """Run the selected phases of the handoff plan in order, stopping at the first closed gate.
+
+    Args:
+        parameters: Where to run (environment), which phases, dry run, redeploy with approval, Slack quiet mode.
+    """
     from prefect.runtime import flow_run
 
     parameters = parameters or HandoffParameters()

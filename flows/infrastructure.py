@@ -13,15 +13,16 @@ Independent checks run concurrently. The gate: no P0/P1 check FAIL or ERROR. A f
 """
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 from prefect import flow
 from prefect.futures import PrefectFuture
 from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import Field, JsonValue
 
 from runbook.config import RunbookConfig
-from runbook.config_file import load_config
+from runbook.config_file import available_environments, load_config
 from runbook.gcp import GoogleClients
 from runbook.phases import PhaseClock, conclude_phase, publish_phase_artifact, settle
 from runbook.results import Phase, PhaseResult, PhaseStatus
@@ -84,8 +85,16 @@ async def run_infrastructure_checks(config: RunbookConfig) -> PhaseResult:
     task_runner=ThreadPoolTaskRunner(max_workers=16),  # type: ignore[arg-type]
     log_prints=True,
 )
-async def infrastructure_validation(environment: str = "staging") -> PhaseResult | State:
-    """Validate the infrastructure of `environment` (a name in environments/ or a path to a TOML file)."""
+async def infrastructure_validation(
+    environment: Annotated[
+        str, Field(json_schema_extra={"enum": list[JsonValue](available_environments())})
+    ] = "staging",
+) -> PhaseResult | State:
+    """Validate the infrastructure of `environment` (a name in environments/ or a path to a TOML file).
+
+    Args:
+        environment: Environment to validate: staging (the real one) or local (the simulator).
+    """
     config = load_config(environment)
     phase = await run_infrastructure_checks(config)
     if phase.status == PhaseStatus.failed:

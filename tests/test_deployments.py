@@ -140,11 +140,6 @@ def test_the_schema_refuses_an_unknown_environment_and_accepts_a_file(built: dic
     jsonschema.validate({"parameters": {"environment_file": "/tmp/sim.toml", "phases": ["infrastructure"]}}, schema)
 
 
-@pytest.mark.xfail(
-    reason="top-level flow parameters carry no description until the flows document them "
-    "(an `Args:` docstring section in flows/handoff.py and flows/infrastructure.py)",
-    strict=False,
-)
 @pytest.mark.parametrize("name", NAMES)
 def test_top_level_parameters_are_described(built: dict[str, Any], name: str) -> None:
     properties = built[name]._parameter_openapi_schema.properties

@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 from prefect import flow
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from runbook.catalog import CATALOG
@@ -21,13 +21,12 @@ from runbook.gcp import GoogleClients
 from runbook.phases import (
     PhaseClock,
     check_finished,
-    conclude_phase,
+    close_phase,
     prerequisite_problem,
-    publish_phase_artifact,
     settle,
     skipped_phase,
 )
-from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus
+from runbook.results import CheckResult, Phase, PhaseResult
 from tasks.golden_path import golden_path
 from tasks.performance import performance
 from tasks.stakeholder import stakeholder_summary
@@ -66,11 +65,7 @@ async def business_validation(
     summary = stakeholder_summary.submit(config, earlier_phases or [], list(results))
     results.append(settle(summary))
 
-    phase = conclude_phase(Phase.business, results, clock)
-    await publish_phase_artifact(config.name, phase)
-    if phase.status == PhaseStatus.failed:
-        return Failed(message=phase.failure_reason(), data=phase)
-    return phase
+    return await close_phase(config.name, Phase.business, results, clock)
 
 
 if __name__ == "__main__":

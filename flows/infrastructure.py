@@ -16,16 +16,16 @@ import asyncio
 from typing import Annotated, Any
 
 from prefect import flow
-from prefect.futures import PrefectFuture
-from prefect.states import Failed, State
+from prefect.futures import PrefectFuture, as_completed
+from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field, JsonValue
 
 from runbook.config import RunbookConfig
 from runbook.config_file import available_environments, load_config
 from runbook.gcp import GoogleClients
-from runbook.phases import PhaseClock, conclude_phase, publish_phase_artifact, settle
-from runbook.results import Phase, PhaseResult, PhaseStatus
+from runbook.phases import PhaseClock, close_phase, settle
+from runbook.results import Phase, PhaseResult
 from tasks.cloud_run import service_drift_check
 from tasks.cloud_sql import cloud_sql_instance
 from tasks.database import database_connectivity
@@ -65,20 +65,6 @@ def _submit_checks(config: RunbookConfig, clients: GoogleClients) -> list[Prefec
     ]
 
 
-async def run_infrastructure_checks(config: RunbookConfig) -> PhaseResult:
-    """Run the phase's checks concurrently and let the gate decide (used by this flow and the handoff)."""
-    clock = PhaseClock()
-    clients = GoogleClients(config.gcp)
-    await asyncio.to_thread(clients.prepare, *PHASE_CLIENTS)
-    futures = _submit_checks(config, clients)
-    from prefect.futures import as_completed
-
-    results = [settle(future) for future in as_completed(futures)]
-    phase = conclude_phase(Phase.infrastructure, results, clock)
-    await publish_phase_artifact(config.name, phase)
-    return phase
-
-
 @flow(
     name="infrastructure-validation",
     description="Phase 1 of the staging handoff: VPC connector, Cloud SQL, database, secrets, load balancer, drift.",
@@ -96,10 +82,11 @@ async def infrastructure_validation(
         environment: Environment to validate: staging (the real one) or local (the simulator).
     """
     config = load_config(environment)
-    phase = await run_infrastructure_checks(config)
-    if phase.status == PhaseStatus.failed:
-        return Failed(message=phase.failure_reason(), data=phase)
-    return phase
+    clock = PhaseClock()
+    clients = GoogleClients(config.gcp)
+    await asyncio.to_thread(clients.prepare, *PHASE_CLIENTS)  # imports before any deadline starts
+    results = [settle(future) for future in as_completed(_submit_checks(config, clients))]
+    return await close_phase(config.name, Phase.infrastructure, results, clock)
 
 
 if __name__ == "__main__":

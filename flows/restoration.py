@@ -15,7 +15,7 @@ from typing import Any
 
 from prefect import flow
 from prefect.futures import PrefectFuture
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from runbook.approval import request_approval
@@ -26,13 +26,12 @@ from runbook.gcp import GoogleClients
 from runbook.phases import (
     PhaseClock,
     check_finished,
-    conclude_phase,
+    close_phase,
     prerequisite_problem,
-    publish_phase_artifact,
     settle,
     skipped_phase,
 )
-from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus, Status
+from runbook.results import CheckResult, Phase, PhaseResult, Status
 from tasks.cloud_run_rollout import cloud_run_ready, redeploy
 from tasks.golden_path import websocket_handshake
 from tasks.http_health import health_endpoints
@@ -102,11 +101,7 @@ async def service_restoration(
         results.append(settle(websocket_handshake.submit(config, clients, wait_for=[health], return_state=False)))
     results += [settle(ready), settle(monitoring)]
 
-    phase = conclude_phase(Phase.restoration, results, clock)
-    await publish_phase_artifact(config.name, phase)
-    if phase.status == PhaseStatus.failed:
-        return Failed(message=phase.failure_reason(), data=phase)
-    return phase
+    return await close_phase(config.name, Phase.restoration, results, clock)
 
 
 if __name__ == "__main__":

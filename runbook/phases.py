@@ -67,6 +67,17 @@ def conclude_phase(phase: Phase, results: Iterable[CheckResult], clock: PhaseClo
     )
 
 
+async def close_phase(environment: str, phase: Phase, results: Iterable[CheckResult], clock: PhaseClock) -> Any:
+    """The end of every phase flow: gate, table artifact, and the flow's state (Failed when the gate closed)."""
+    from prefect.states import Failed
+
+    result = conclude_phase(phase, results, clock)
+    await publish_phase_artifact(environment, result)
+    if result.status == PhaseStatus.failed:
+        return Failed(message=result.failure_reason(), data=result)
+    return result
+
+
 def skipped_phase(phase: Phase, reason: str) -> PhaseResult:
     """A phase the gate did not let run: every check SKIPPED with the reason."""
     checks = tuple(skipped(spec, reason) for spec in phase_checks(phase))

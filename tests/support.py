@@ -6,7 +6,8 @@ from typing import Any
 import tomli_w
 
 from runbook.config import RunbookConfig
-from runbook.config_file import PROJECT_ROOT, deep_merge, parse_config, read_toml
+from runbook.config_file import PROJECT_ROOT, deep_merge, load_config, parse_config, read_toml
+from simulator.scenario import Scenario, load_scenario
 
 
 def local_data_for(sim: Any, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -29,3 +30,17 @@ def env_file_for(sim: Any, directory: Path, overrides: dict[str, Any] | None = N
     path = directory / f"{name}.toml"
     path.write_bytes(tomli_w.dumps(data).encode())
     return path
+
+
+def world(base: str = "healthy", faults: tuple[dict[str, Any], ...] = (), **google: Any) -> Scenario:
+    """Scenario `base` with `google` deep-merged into its `[google]` table and `faults` added (one-off worlds)."""
+    data = load_scenario(base).model_dump()
+    data["google"] = deep_merge(data["google"], google)
+    data["google"]["faults"] = [*data["google"]["faults"], *faults]
+    return Scenario(**data)
+
+
+def configure(sim: Any, overrides: dict[str, Any] | None = None) -> RunbookConfig:
+    """environments/local.toml with the Google endpoints of `sim` (services keep local.toml's URLs)."""
+    endpoints = {"gcp": {"endpoints": {"default": sim.url, "monitoring": sim.grpc_target}}}
+    return load_config("local", overrides=deep_merge(endpoints, overrides or {}))

@@ -2,16 +2,13 @@
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 from google.cloud import compute_v1
 
 from runbook.config import BackendServicePolicy, HealthCheckPolicy, LoadBalancerConfig, RunbookConfig
-from runbook.config_file import deep_merge, load_config
 from runbook.gcp import GoogleClients
 from runbook.results import CheckResult, Status
-from simulator.scenario import Scenario, load_scenario
 from simulator.server import Simulator
 from tasks.load_balancer import (
     LoadBalancerState,
@@ -21,6 +18,7 @@ from tasks.load_balancer import (
     health_check_problems,
     load_balancer_check,
 )
+from tests.support import configure, world
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,18 +32,6 @@ HEALTH_CHECK = compute_v1.HealthCheck(
     healthy_threshold=2,
     unhealthy_threshold=3,
 )
-
-
-def world(base: str = "healthy", faults: tuple[dict[str, Any], ...] = (), **google: Any) -> Scenario:
-    data = load_scenario(base).model_dump()
-    data["google"] = deep_merge(data["google"], google)
-    data["google"]["faults"] = [*data["google"]["faults"], *faults]
-    return Scenario(**data)
-
-
-def configure(sim: Simulator, overrides: dict[str, Any] | None = None) -> RunbookConfig:
-    endpoints = {"gcp": {"endpoints": {"default": sim.url, "monitoring": sim.grpc_target}}}
-    return load_config("local", overrides=deep_merge(endpoints, overrides or {}))
 
 
 def run(config: RunbookConfig) -> CheckResult:

@@ -2,18 +2,16 @@
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 from google.cloud import monitoring_v3
 
 from runbook.config import MonitoringConfig, RunbookConfig
-from runbook.config_file import deep_merge, load_config
 from runbook.gcp import GoogleClients
 from runbook.results import CheckResult, Status
-from simulator.scenario import Scenario, load_scenario
 from simulator.server import Simulator
 from tasks.monitoring import Window, decide_monitoring, monitoring_check, request_totals, time_series_request
+from tests.support import configure, world
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,18 +26,6 @@ def series(service: str, code_class: str, *values: int) -> monitoring_v3.TimeSer
         resource={"type": "cloud_run_revision", "labels": {"service_name": service}},
         points=points,
     )
-
-
-def world(base: str = "healthy", faults: tuple[dict[str, Any], ...] = (), **google: Any) -> Scenario:
-    data = load_scenario(base).model_dump()
-    data["google"] = deep_merge(data["google"], google)
-    data["google"]["faults"] = [*data["google"]["faults"], *faults]
-    return Scenario(**data)
-
-
-def configure(sim: Simulator, overrides: dict[str, Any] | None = None) -> RunbookConfig:
-    endpoints = {"gcp": {"endpoints": {"default": sim.url, "monitoring": sim.grpc_target}}}
-    return load_config("local", overrides=deep_merge(endpoints, overrides or {}))
 
 
 def run(config: RunbookConfig) -> CheckResult:

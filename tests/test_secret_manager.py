@@ -10,13 +10,12 @@ import pytest
 from google.cloud import secretmanager_v1
 
 from runbook.config import RunbookConfig
-from runbook.config_file import deep_merge, load_config
 from runbook.gcp import GoogleClients
 from runbook.results import CheckResult, Status
-from simulator.scenario import Scenario, load_scenario
 from simulator.server import Simulator
 from tasks.cloud_run import service_drift_check
 from tasks.secret_manager import SecretInventory, decide_secrets, secrets_check, short_name
+from tests.support import configure, world
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,19 +25,6 @@ FAST = {"checks": {"secrets": {"deadline_s": 3, "timeout_s": 1}}}
 
 def version(secret: str, number: int, state: str) -> secretmanager_v1.SecretVersion:
     return secretmanager_v1.SecretVersion(name=f"projects/123456789012/secrets/{secret}/versions/{number}", state=state)
-
-
-def world(base: str = "healthy", faults: tuple[dict[str, Any], ...] = (), **google: Any) -> Scenario:
-    """A scenario file plus faults and `[google]` changes made in the test."""
-    data = load_scenario(base).model_dump()
-    data["google"] = deep_merge(data["google"], google)
-    data["google"]["faults"] = [*data["google"]["faults"], *faults]
-    return Scenario(**data)
-
-
-def configure(sim: Simulator, overrides: dict[str, Any] | None = None) -> RunbookConfig:
-    endpoints = {"gcp": {"endpoints": {"default": sim.url, "monitoring": sim.grpc_target}}}
-    return load_config("local", overrides=deep_merge(endpoints, overrides or {}))
 
 
 def run(config: RunbookConfig, clients: GoogleClients | None = None) -> CheckResult:

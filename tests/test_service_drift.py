@@ -2,18 +2,16 @@
 
 import asyncio
 import time
-from typing import Any
 
 import pytest
 from google.cloud import run_v2
 
 from runbook.config import RunbookConfig, ServiceConfig
-from runbook.config_file import deep_merge, load_config
 from runbook.gcp import GoogleClients
 from runbook.results import CheckResult, Status
-from simulator.scenario import Scenario, load_scenario
 from simulator.server import Simulator
 from tasks.cloud_run import DriftInputs, decide_service_drift, deployed_settings, service_drift, service_drift_check
+from tests.support import configure, world
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -57,18 +55,6 @@ def service(
             run_v2.Volume(name="cloudsql", cloud_sql_instance=run_v2.CloudSqlInstance(instances=list(instances)))
         ]
     return run_v2.Service(name="projects/netra-staging/locations/us-central1/services/x", template=template)
-
-
-def world(base: str = "healthy", faults: tuple[dict[str, Any], ...] = (), **google: Any) -> Scenario:
-    data = load_scenario(base).model_dump()
-    data["google"] = deep_merge(data["google"], google)
-    data["google"]["faults"] = [*data["google"]["faults"], *faults]
-    return Scenario(**data)
-
-
-def configure(sim: Simulator, overrides: dict[str, Any] | None = None) -> RunbookConfig:
-    endpoints = {"gcp": {"endpoints": {"default": sim.url, "monitoring": sim.grpc_target}}}
-    return load_config("local", overrides=deep_merge(endpoints, overrides or {}))
 
 
 def run(config: RunbookConfig) -> CheckResult:

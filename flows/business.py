@@ -53,17 +53,17 @@ async def business_validation(
 
     credentials = CredentialCache()  # the test user's credentials (the E2E key) read once for the phase
     golden = golden_path.submit(config, clients, credentials)
-    results: list[CheckResult] = [settle(golden)]
+    results: list[CheckResult] = [await settle(golden)]
     problem = prerequisite_problem(results[0], "performance")
     if problem:
         results.append(check_finished(skipped(CATALOG["performance"], problem)))
     else:
         after_golden: list[Any] = [golden]
         results.append(
-            settle(performance.submit(config, clients, credentials, wait_for=after_golden, return_state=False))
+            await settle(performance.submit(config, clients, credentials, wait_for=after_golden, return_state=False))
         )
     summary = stakeholder_summary.submit(config, earlier_phases or [], list(results))
-    results.append(settle(summary))
+    results.append(await settle(summary))
 
     return await close_phase(config.name, Phase.business, results, clock)
 

@@ -16,7 +16,7 @@ import asyncio
 from typing import Annotated, Any
 
 from prefect import flow
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import PrefectFuture
 from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field, JsonValue
@@ -85,7 +85,7 @@ async def infrastructure_validation(
     clock = PhaseClock()
     clients = GoogleClients(config.gcp)
     await asyncio.to_thread(clients.prepare, *PHASE_CLIENTS)  # imports before any deadline starts
-    results = [settle(future) for future in as_completed(_submit_checks(config, clients))]
+    results = await asyncio.gather(*(settle(future) for future in _submit_checks(config, clients)))
     return await close_phase(config.name, Phase.infrastructure, results, clock)
 
 

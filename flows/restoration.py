@@ -90,16 +90,16 @@ async def service_restoration(
     ready = cloud_run_ready.submit(config, clients, wait_for=before_ready, return_state=False)
     health = health_endpoints.submit(config, clients)
     monitoring = post_restore_monitoring.submit(config, clients, restoration_started)
-    results += [settle(future) for future in before_ready]
+    results += [await settle(future) for future in before_ready]
 
-    health_result = settle(health)
+    health_result = await settle(health)
     results.append(health_result)
     problem = prerequisite_problem(health_result, "websocket-handshake")
     if problem:
         results.append(check_finished(skipped(CATALOG["websocket-handshake"], problem)))
     else:
-        results.append(settle(websocket_handshake.submit(config, clients, wait_for=[health], return_state=False)))
-    results += [settle(ready), settle(monitoring)]
+        results.append(await settle(websocket_handshake.submit(config, clients, wait_for=[health], return_state=False)))
+    results += [await settle(ready), await settle(monitoring)]
 
     return await close_phase(config.name, Phase.restoration, results, clock)
 

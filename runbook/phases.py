@@ -1,8 +1,10 @@
 """What every phase flow does once its checks are in: gate, record, publish, tell the listeners."""
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,9 +31,13 @@ def check_finished(result: CheckResult) -> CheckResult:
     return result
 
 
-def settle(future: Any) -> CheckResult:
+# Waiting for a check's future blocks a thread; never the flow's event loop, which Prefect still needs meanwhile.
+_WAITERS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="check-waiter")
+
+
+async def settle(future: Any) -> CheckResult:
     """Wait for a submitted check (a PrefectFuture), tell the listeners, return its result."""
-    result = future.result()
+    result = await asyncio.get_running_loop().run_in_executor(_WAITERS, future.result)
     if not isinstance(result, CheckResult):
         raise TypeError(f"a check task returned {type(result).__name__}, expected CheckResult")
     return check_finished(result)

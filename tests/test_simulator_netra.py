@@ -7,8 +7,6 @@ the clients the runbook uses against the real platform.
 import asyncio
 import contextlib
 import json
-import socket
-import threading
 import time
 import tomllib
 from collections.abc import Coroutine, Iterator
@@ -17,13 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from simulator.netra import SIM_E2E_BYPASS_KEY, HealthFault, NetraState, WebSocketState, netra_routes
 from simulator.requestlog import RequestLog
+from tests.support import serve as serve_app
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -45,28 +43,9 @@ NETRA_SCENARIOS = [
 
 @contextlib.contextmanager
 def serve(state: NetraState, log: RequestLog) -> Iterator[str]:
-    """Serve the netra routes with uvicorn on a free loopback port in a thread; yield the base URL."""
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto is TCP, and without it every
-    # keep-alive request waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(Starlette(routes=netra_routes(state, log)), log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while not server.started:
-        assert time.monotonic() < deadline, "simulator did not start within 5 s"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(5)
-        sock.close()
-        assert not thread.is_alive(), "simulator did not stop within 5 s"
+    """Serve the netra routes alone on a free loopback port; yield the base URL."""
+    with serve_app(Starlette(routes=netra_routes(state, log))) as url:
+        yield url
 
 
 def fast_state() -> NetraState:

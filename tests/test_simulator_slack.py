@@ -4,9 +4,6 @@ Covers the Web API methods the reporter uses, Slack's cheap validations, incomin
 and the conversation rebuilt from the request log.
 """
 
-import contextlib
-import socket
-import threading
 import time
 import tomllib
 from collections.abc import Iterator
@@ -14,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
@@ -23,6 +19,7 @@ from starlette.applications import Starlette
 
 from simulator.requestlog import RequestLog
 from simulator.slack import SlackState, conversation, render_conversation, slack_routes
+from tests.support import serve
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -30,29 +27,6 @@ TOKEN = "xoxb-sim-token-not-a-secret"
 HOOK = "T0SIMTEAM01/B0SIMHOOK01/sim-webhook-not-a-secret"
 SCENARIOS = Path(__file__).resolve().parents[1] / "simulator" / "scenarios"
 SLACK_SCENARIOS = ["slack-rate-limited", "slack-down", "slack-invalid-auth"]
-
-
-@contextlib.contextmanager
-def serve(app: Starlette) -> Iterator[str]:
-    """Serve an app with uvicorn on a free loopback port in a thread; yield the base URL."""
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto is TCP, and without it every
-    # keep-alive request waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while not server.started:
-        assert time.monotonic() < deadline, "simulator did not start within 5 s"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(5)
-        sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -309,11 +309,65 @@ class PerformanceConfig(Frozen):
     golden_path_p95_ms: float = Field(default=60000, gt=0, description="p95 of the golden path at most this.")
 
 
-class TeamRoute(Frozen):
-    """Who owns a phase in Slack."""
+SLACK_ID_HELP = (
+    "Slack pings only ids, a literal @handle notifies nobody. A user group's id: in Slack, People > User groups > "
+    "the group > ⋯ (More) > Copy group ID, or the usergroups.list API; a person's: their profile > ⋯ (More) > "
+    "Copy member ID"
+)
+_SLACK_ID = re.compile(r"[SUW][A-Z0-9]{6,20}")
+_SLACK_MARKUP = re.compile(r"<(?:!subteam\^|@)([A-Z0-9]+)(?:\|[^>]*)?>")  # a mention pasted from a message
 
-    mention: str = Field(min_length=1, description="User group or handle, e.g. <!subteam^S0123> or @infra-oncall.")
+
+class TeamRoute(Frozen):
+    """Who owns a phase in Slack: the user group (or person) pinged about its problems, and the team's channel.
+
+    Slack notifies only `<!subteam^S...>` (a user group) and `<@U...>` (a member); a literal `@infra-oncall` in a
+    message is plain text that pings nobody. So the route takes the id, and the handle only for people to read.
+    """
+
+    id: str = Field(
+        description="User-group id (S0123ABCD) or member id (U0123ABCD, W0123ABCD) to ping. " + SLACK_ID_HELP + "."
+    )
+    handle: str = Field(
+        pattern=r"^@?[A-Za-z0-9][A-Za-z0-9._-]{0,79}$",
+        description="Readable handle shown with the mention and where nobody is pinged, e.g. @infra-oncall.",
+    )
     channel: str | None = Field(default=None, description="The team's own channel for a short pointer.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal_mention(cls, data: object) -> object:
+        if isinstance(data, dict) and "mention" in data:
+            raise ValueError(
+                "expected `id` (a Slack user-group id S... or member id U.../W...) and `handle` instead of "
+                f"`mention`, found mention = {data['mention']!r}: {SLACK_ID_HELP}"
+            )
+        return data
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _slack_id(cls, value: object) -> object:
+        if isinstance(value, str):
+            markup = _SLACK_MARKUP.fullmatch(value.strip())
+            candidate = markup.group(1) if markup else value.strip()
+            if _SLACK_ID.fullmatch(candidate):
+                return candidate
+        raise ValueError(
+            "expected a Slack user-group id (S0123ABCD) or member id (U0123ABCD, W0123ABCD), "
+            f"found {value!r}: {SLACK_ID_HELP}"
+        )
+
+    @field_validator("handle")
+    @classmethod
+    def _at_handle(cls, value: str) -> str:
+        return value if value.startswith("@") else f"@{value}"
+
+    @property
+    def mention(self) -> str:
+        """The markup that pings: `<!subteam^S0123ABCD|@infra-oncall>` for a group, `<@U0123ABCD>` for a person."""
+        if self.id.startswith("S"):
+            return f"<!subteam^{self.id}|{self.handle}>"
+        return f"<@{self.id}>"
 
 
 class SlackConfig(Frozen):
@@ -327,9 +381,17 @@ class SlackConfig(Frozen):
     channel: str = Field(default="#staging-deploys", description="Runbook channel (the parent message).")
     stakeholder_channel: str | None = Field(default=None, description="Channel for the stakeholder summary.")
     quiet: bool = Field(default=False, description="A passing run mentions nobody (the nightly schedule).")
-    infrastructure: TeamRoute | None = Field(default=None, description="Infrastructure team (phase 1).")
-    platform: TeamRoute | None = Field(default=None, description="Platform team (phase 2).")
-    product: TeamRoute | None = Field(default=None, description="Product team (phase 3).")
+    next_update: str = Field(
+        default="when the runbook runs again after the fix",
+        min_length=1,
+        max_length=300,
+        description="Told to stakeholders when a run stops before business validation: when they hear next.",
+    )
+    infrastructure: TeamRoute | None = Field(
+        default=None, description='Infrastructure team (phase 1): `{ id = "S0123ABCD", handle = "@infra-oncall" }`.'
+    )
+    platform: TeamRoute | None = Field(default=None, description="Platform team (phase 2), like `infrastructure`.")
+    product: TeamRoute | None = Field(default=None, description="Product team (phase 3), like `infrastructure`.")
 
 
 class RunbookConfig(Frozen):

@@ -90,8 +90,9 @@ def decide_monitoring(
     """Decide `monitoring` from the request totals of each configured service.
 
     Returns:
-        WARN (the check is P2) naming every service whose 5xx ratio is above `max_5xx_ratio`; PASS otherwise, with
-        "no requests in window" for services without traffic (fewer than `min_requests`: no verdict on the ratio).
+        FAIL naming every service whose 5xx ratio is above `max_5xx_ratio` (the system is wrong; the check is P2, so
+        the gate still passes the phase with warnings); PASS otherwise, with "no requests in window" for services
+        without traffic (fewer than `min_requests`: no verdict on the ratio).
     """
     evidence: dict[str, Any] = {
         "window_s": config.window_s,
@@ -125,7 +126,7 @@ def decide_monitoring(
         minutes = -(-(config.window_s + config.ingestion_delay_s) // 60)
         remediation = "\n".join(_logs_query(service, project, minutes) for service in high)
         summary = "; ".join(high.values()) + f" {window}, above {config.max_5xx_ratio:.0%}"
-        return Finding(Status.WARN, summary, evidence, remediation)
+        return Finding(Status.FAIL, summary, evidence, remediation)
     if len(quiet) == len(services):
         return Finding(Status.PASS, f"no requests in window for any service {window}", evidence)
     summary = f"5xx ratio at most {config.max_5xx_ratio:.0%} for every service {window}"
@@ -182,8 +183,9 @@ async def monitoring_check(config: RunbookConfig, clients: GoogleClients) -> Che
     """P2 `monitoring`: each service's 5xx ratio over the window is under the platform's alert threshold.
 
     Why it matters: the platform alerts on a 503 rate above 5 % over 300 s; a service already above it before the
-    handoff means restoration starts from an unstable base. Being P2, a high ratio warns and does not block the
-    phase. No traffic, or no 5xx series, is a healthy answer, not an error.
+    handoff means restoration starts from an unstable base. A ratio above the threshold is FAIL (the system is
+    wrong); being P2 it does not block the phase, which passes with warnings. No traffic, or no 5xx series, is a
+    healthy answer, not an error.
 
     Args:
         config: The environment (`config.monitoring`: window, ingestion delay, threshold; `config.services`).
@@ -218,7 +220,8 @@ async def post_restore_monitoring(config: RunbookConfig, clients: GoogleClients,
 
     Why it matters: a restoration that "passes" while the services answer 5xx to real traffic is not restored.
     Cloud Run metrics arrive up to about three minutes late, so right after a redeploy the window may hold no
-    requests yet: that is reported as such, not as an error. Being P2, a high ratio warns.
+    requests yet: that is reported as such, not as an error. A ratio above the threshold is FAIL; being P2, the
+    phase still passes with warnings.
 
     Args:
         config: The environment (`config.monitoring` threshold and ingestion delay; `config.services`).

@@ -2,15 +2,26 @@
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from google.cloud import monitoring_v3
 
+from runbook.catalog import CATALOG
 from runbook.config import MonitoringConfig, RunbookConfig
 from runbook.gcp import GoogleClients
-from runbook.results import CheckResult, Status
+from runbook.results import CheckResult, PhaseResult, PhaseStatus, RunReport, Severity, Status, Verdict, gate
+from runbook.slack_messages import thread_reply
+from runbook.slack_store import Changes
 from simulator.server import Simulator
-from tasks.monitoring import Window, decide_monitoring, monitoring_check, request_totals, time_series_request
+from tasks.monitoring import (
+    Window,
+    decide_monitoring,
+    monitoring_check,
+    post_restore_monitoring,
+    request_totals,
+    time_series_request,
+)
 from tests.support import configure, world
 
 pytestmark = pytest.mark.timeout(60)
@@ -49,10 +60,10 @@ def test_points_of_every_series_are_summed_per_service_and_class() -> None:
     assert totals == {"netra-backend-staging": {"2xx": 900, "5xx": 60}, "netra-auth-service": {"2xx": 7}}
 
 
-def test_ratio_above_threshold_warns_naming_service_and_ratio() -> None:
+def test_ratio_above_threshold_fails_naming_service_and_ratio() -> None:
     totals = {"netra-backend-staging": {"2xx": 880, "5xx": 120}, "netra-auth-service": {"2xx": 1000}}
     finding = decide_monitoring(SERVICES, totals, MonitoringConfig(), "netra-staging")
-    assert finding.status == Status.WARN
+    assert finding.status == Status.FAIL
     assert finding.summary.startswith("netra-backend-staging 12.0% 5xx (120 of 1000 requests) over the last 600 s")
     assert "netra-auth-service" not in finding.summary
     assert 'resource.labels.service_name="netra-backend-staging" AND httpRequest.status>=500' in finding.remediation
@@ -107,10 +118,37 @@ def test_healthy_world_passes_with_one_call_for_all_services() -> None:
     assert result.evidence["services"]["netra-backend-staging"]["ratio"] == 0.002
 
 
-def test_high_5xx_warns_naming_the_service_and_ratio() -> None:
+def test_ratio_exactly_at_the_threshold_passes() -> None:
+    totals = {"netra-backend-staging": {"2xx": 950, "5xx": 50}}
+    finding = decide_monitoring(SERVICES[:1], totals, MonitoringConfig(max_5xx_ratio=0.05), "p")
+    assert finding.status == Status.PASS
+
+
+def test_high_5xx_is_a_p2_failure_that_lets_the_phase_pass_with_warnings_in_report_and_slack() -> None:
+    totals = {"netra-backend-staging": {"2xx": 880, "5xx": 120}}
+    finding = decide_monitoring(SERVICES[:1], totals, MonitoringConfig(), "netra-staging")
+    spec = CATALOG["monitoring"]
+    check = CheckResult(
+        id=spec.id,
+        title=spec.title,
+        phase=spec.phase,
+        severity=spec.severity,
+        status=finding.status,
+        summary=finding.summary,
+    )
+    assert (check.severity, check.status) == (Severity.P2, Status.FAIL)
+    assert gate([check]) == PhaseStatus.passed_with_warnings
+    phase = PhaseResult(phase=spec.phase, status=gate([check]), checks=(check,))
+    report = RunReport(environment="staging", started_at=datetime.now(UTC), phases=(phase,))
+    assert report.verdict == Verdict.passed_with_warnings
+    reply = thread_reply(phase, Changes(new=("monitoring",), still_failing={}, recovered=()), None).text
+    assert "passed with warnings" in reply and "monitoring FAIL" in reply
+
+
+def test_high_5xx_fails_naming_the_service_and_ratio() -> None:
     with Simulator("high-5xx") as sim:
         result = run(configure(sim))
-    assert result.status == Status.WARN
+    assert result.status == Status.FAIL
     assert result.summary.startswith("netra-backend-staging 12.0% 5xx")
     assert "gcloud logging read" in result.remediation
 
@@ -126,8 +164,20 @@ def test_window_inside_the_ingestion_delay_sees_no_traffic_and_passes_with_a_not
 def test_shifting_the_window_by_the_ingestion_delay_sees_the_traffic() -> None:
     with Simulator("metrics-delayed+high-5xx") as sim:
         result = run(configure(sim, {"monitoring": {"window_s": 300, "ingestion_delay_s": 180}}))
-    assert result.status == Status.WARN
+    assert result.status == Status.FAIL
     assert result.summary.startswith("netra-backend-staging 12.0% 5xx")
+
+
+def test_post_restore_high_5xx_fails_naming_the_restoration_window() -> None:
+    with Simulator("high-5xx") as sim:
+        config = configure(sim)
+        clients = GoogleClients(config.gcp)
+        assert clients.monitoring is not None
+        since = datetime.now(UTC) - timedelta(minutes=10)
+        result = asyncio.run(post_restore_monitoring.fn(config, clients, since))
+    assert (result.id, result.status) == ("post-restore-monitoring", Status.FAIL)
+    assert result.summary.startswith("netra-backend-staging 12.0% 5xx")
+    assert "since the restoration started" in result.summary
 
 
 def test_rate_limited_call_is_retried_and_passes() -> None:

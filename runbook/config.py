@@ -370,6 +370,54 @@ class TeamRoute(Frozen):
         return f"<@{self.id}>"
 
 
+class ChatOpsConfig(Frozen):
+    """Slack ChatOps (`runbook slack-bot`, Socket Mode): who may approve a redeploy, and the app-level token.
+
+    The app-level token (xapp-...) opens the Socket Mode connection; the bot token is `[slack] token_env` /
+    `token_block`. Neither is ever in this file.
+    """
+
+    approvers: tuple[str, ...] = Field(
+        min_length=1,
+        description="Who may approve or reject a redeploy of this environment: Slack member ids (U0123ABCD, W0123ABCD) "
+        "or user-group ids (S0123ABCD, members checked with usergroups.users.list). " + SLACK_ID_HELP + ".",
+    )
+    app_token_env: EnvVarName | None = Field(
+        default="SLACK_APP_TOKEN", description="Env var with the app-level token (xapp-..., scope connections:write)."
+    )
+    app_token_block: str | None = Field(default=None, description="Prefect Secret block with the app-level token.")
+    command: str = Field(
+        default="/runbook", pattern=r"^/[a-z0-9_-]{1,31}$", description="The slash command the app defines."
+    )
+    runners: tuple[str, ...] = Field(
+        default=(),
+        description="Who may start runs (slash command, Rerun button): ids like `approvers`; empty: anyone in the "
+        "workspace (runs are read-only; a redeploy still waits for an approver).",
+    )
+    deployment: str = Field(
+        default="staging-handoff/manual",
+        pattern=r"^[^/\s]+/[^/\s]+$",
+        description="The deployment a slash command or a Rerun button starts (flow name/deployment name).",
+    )
+
+    @field_validator("approvers", "runners", mode="before")
+    @classmethod
+    def _slack_ids(cls, value: object) -> object:
+        if not isinstance(value, list | tuple):
+            return value
+        ids = []
+        for item in value:
+            markup = _SLACK_MARKUP.fullmatch(item.strip()) if isinstance(item, str) else None
+            candidate = markup.group(1) if markup else (item.strip() if isinstance(item, str) else item)
+            if not isinstance(candidate, str) or not _SLACK_ID.fullmatch(candidate):
+                raise ValueError(
+                    "expected Slack member ids (U0123ABCD, W0123ABCD) or user-group ids (S0123ABCD), "
+                    f"found {item!r}: {SLACK_ID_HELP}"
+                )
+            ids.append(candidate)
+        return tuple(dict.fromkeys(ids))
+
+
 class SlackConfig(Frozen):
     """Where progress goes. The token is never here: env var or Prefect Secret block."""
 
@@ -392,6 +440,9 @@ class SlackConfig(Frozen):
     )
     platform: TeamRoute | None = Field(default=None, description="Platform team (phase 2), like `infrastructure`.")
     product: TeamRoute | None = Field(default=None, description="Product team (phase 3), like `infrastructure`.")
+    chatops: ChatOpsConfig | None = Field(
+        default=None, description="Approvals and commands from Slack (`runbook slack-bot`, Socket Mode); unset: off."
+    )
 
 
 class RunbookConfig(Frozen):

@@ -83,6 +83,9 @@ class InfrastructureState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: HealthStatus = Field("ok", description="ok and degraded answer 200; critical and error answer 503.")
+    http_status: int | None = Field(
+        None, ge=200, le=599, description="HTTP status of /health/infrastructure; default: from `status` (above)."
+    )
     success_rate: float = Field(1.0, ge=0, le=1, description="diagnostics.database_connections.success_rate.")
     average_connection_time: float = Field(
         0.045, ge=0, description="diagnostics.database_connections.average_connection_time, in seconds."
@@ -145,7 +148,8 @@ def _healthy_answer(state: NetraState, role: str, path: str) -> tuple[int, dict[
             }
         },
     }
-    return (200 if infra.status in ("ok", "degraded") else 503), body
+    default = 200 if infra.status in ("ok", "degraded") else 503
+    return (infra.http_status or default), body
 
 
 def _find_fault(state: NetraState, service: str, role: str, path: str) -> HealthFault | None:

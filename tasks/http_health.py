@@ -1,9 +1,10 @@
 """Health endpoints of the Netra services over HTTP: the `health-endpoints` check of the service restoration phase.
 
-Every configured health path of every service is requested concurrently with httpx, each with the profile's
-timeout (`health_s` for basic probes, `readiness_s` for readiness and infrastructure probes, which ping the
-database). Connection errors, timeouts and 502/503/504 are retried a few times inside the check's deadline; 4xx
-never. Each answer goes to `decide_endpoint`, and `decide_health` folds the verdicts into one Finding.
+Every configured health path of every service, and the contract paths of its role (`CONTRACT_PATHS`), is
+requested concurrently with httpx, each with the profile's timeout (`health_s` for basic probes, `readiness_s` for
+readiness and infrastructure probes, which ping the database). Connection errors, timeouts and 502/503/504 are
+retried a few times inside the check's deadline; 4xx never. Each answer (HTTP status and the body's `status`) goes
+to `decide_endpoint`, and `decide_health` folds the verdicts into one Finding.
 
 `send_with_retries` is also the HTTP call of the golden path's token request.
 """
@@ -28,8 +29,17 @@ from runbook.results import CheckResult, Status
 CHECK_ID = "health-endpoints"
 RETRY_STATUS = frozenset({502, 503, 504})
 MAX_ATTEMPTS = 3
+DEGRADED = "degraded"  # the platform's word for "works, something is off": WARN when answered with 200
 BASIC_OK = frozenset({"ok", "healthy", "ready"})
 INFRASTRUCTURE_PATHS = frozenset({"/health/infrastructure", "/health/database"})
+# The Netra contract (reference/netra-staging.md): the health endpoints of each role whose JSON body carries a
+# `status` field. They are always probed, with the configured paths, so a degraded or critical body is read even
+# when the environment file lists only `/health`.
+CONTRACT_PATHS: dict[str, tuple[str, ...]] = {
+    "backend": ("/health", "/health/ready", "/health/infrastructure"),
+    "auth": ("/health", AUTH_READY_PATH),
+    "frontend": ("/health",),
+}
 AUTH_READY_PATH = "/health/ready"
 TEXT_SHOWN = 120  # characters of an unexpected body quoted in a summary
 
@@ -130,10 +140,13 @@ def probe_timeout(path: str, config: RunbookConfig) -> float:
 
 
 def probed_paths(service: ServiceConfig) -> tuple[str, ...]:
-    """The configured health paths; the auth service's `/health/ready` is always probed (the plan requires it)."""
-    if service.role == "auth" and AUTH_READY_PATH not in service.health_paths:
-        return (*service.health_paths, AUTH_READY_PATH)
-    return service.health_paths
+    """The configured health paths, then the role's contract paths not configured (`CONTRACT_PATHS`).
+
+    The backend's `/health/infrastructure` and the auth service's `/health/ready` carry the verdict on the
+    database path; an environment file that lists only `/health` must not silently skip them.
+    """
+    missing = [path for path in CONTRACT_PATHS.get(service.role, ()) if path not in service.health_paths]
+    return (*service.health_paths, *missing)
 
 
 # --- decision --------------------------------------------------------------------------------------------------
@@ -168,12 +181,13 @@ def _found(answer: EndpointAnswer) -> str:
 
 
 def decide_endpoint(answer: EndpointAnswer) -> EndpointVerdict:
-    """Decide one endpoint: PASS, WARN (infrastructure degraded), FAIL (wrong answer) or ERROR (no answer).
+    """Decide one endpoint from its HTTP status *and* its body's `status` field.
 
     Rules: no answer -> ERROR; a non-JSON or non-object body -> FAIL naming expected vs found; `/health/infrastructure`
     (and `/health/database`): ok -> PASS, degraded -> WARN, critical/error -> FAIL, with the diagnostics as
-    evidence; readiness paths need status "ready" (auth's also database_status "connected"); other paths need
-    200 and status ok/healthy.
+    evidence; readiness paths need status "ready" (auth's also database_status "connected"); other paths need 200
+    and status ok/healthy. On any path, 200 with status "degraded" is WARN (the service works, something is off)
+    and any HTTP status other than 200 is FAIL whatever the body says.
     """
     evidence: dict[str, Any] = {"http_status": answer.status_code, "latency_ms": answer.latency_ms}
     if answer.attempts > 1:
@@ -191,10 +205,15 @@ def decide_endpoint(answer: EndpointAnswer) -> EndpointVerdict:
             evidence,
         )
     status = _status_field(answer.body)
+    status = status.strip().lower() if status else None  # "Degraded" and "DEGRADED" say the same thing
     evidence["status"] = status
     if answer.path in INFRASTRUCTURE_PATHS:
         return _decide_infrastructure(answer, status, evidence)
-    if answer.role == "auth" and answer.path == AUTH_READY_PATH:
+    auth_ready = answer.role == "auth" and answer.path == AUTH_READY_PATH
+    if auth_ready:
+    if answer.status_code == 200 and status == DEGRADED and answer.body.get("database_status") in (None, "connected"):
+        return EndpointVerdict(Status.WARN, f"{where}: service reports status degraded ({_found(answer)})", evidence)
+    if auth_ready:
         evidence["database_status"] = answer.body.get("database_status")
         ok = answer.status_code == 200 and status == "ready" and answer.body.get("database_status") == "connected"
     elif answer.path.endswith("/ready"):
@@ -214,13 +233,15 @@ def _decide_infrastructure(answer: EndpointAnswer, status: str | None, evidence:
     connections = diagnostics.get("database_connections", {}) if isinstance(diagnostics, dict) else {}
     detail = ", ".join(f"{k} {v}" for k, v in connections.items()) if isinstance(connections, dict) else ""
     detail = f" ({detail})" if detail else ""
-    if status == "ok" and answer.status_code == 200:
-        return EndpointVerdict(Status.PASS, "", evidence)
-    if status == "degraded":
-        return EndpointVerdict(Status.WARN, f"{where}: infrastructure degraded{detail}", evidence)
     if status in ("critical", "error"):
         return EndpointVerdict(
             Status.FAIL, f"{where}: infrastructure {status}, HTTP {answer.status_code}{detail}", evidence
+    if answer.status_code != 200:
+        return EndpointVerdict(Status.FAIL, f"{where}: expected {_expected(answer)}, found {_found(answer)}", evidence)
+    if status == "ok":
+        return EndpointVerdict(Status.PASS, "", evidence)
+    if status == DEGRADED:
+        return EndpointVerdict(Status.WARN, f"{where}: infrastructure degraded{detail}", evidence)
         )
     return EndpointVerdict(
         Status.FAIL, f"{where}: expected status ok|degraded|critical|error, found {_found(answer)}", evidence
@@ -324,11 +345,13 @@ async def _health_endpoints(ctx: CheckContext) -> CheckResult:
 async def health_endpoints(config: RunbookConfig, clients: GoogleClients | None = None) -> CheckResult:
     """P0 `health-endpoints`: the platform's services answer their health endpoints as healthy.
 
-    Verifies the backend's configured health paths (`/health` status ok, `/health/ready` status ready,
-    `/health/infrastructure` when configured: degraded warns, critical/error fails, with the database diagnostics
-    as evidence), the auth service's `/health/ready` with `database_status` connected, and the frontend's
-    `/health`. This is the first sign of life after a restoration: the golden path and the WebSocket handshake
-    depend on it, and a database the auth service cannot reach shows up here before any user does.
+    Verifies every configured health path plus the Netra contract's (`CONTRACT_PATHS`, probed even when not
+    configured), reading each body's `status`, not only the HTTP code: the backend's `/health` (ok), `/health/ready`
+    (ready) and `/health/infrastructure` (degraded warns, critical/error fails, with the database diagnostics as
+    evidence), the auth service's `/health` and `/health/ready` with `database_status` connected, and the
+    frontend's `/health`. A 200 whose status says degraded warns on any path. This is the first sign of life
+    after a restoration: the golden path and the WebSocket handshake depend on it, and a database the auth service
+    cannot reach shows up here before any user does.
 
     Args:
         config: The environment; services, health paths and timeouts (`health_s`, `readiness_s`) come from it.

@@ -6,6 +6,10 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from runbook.calls import CallCounter, Deadline
 from runbook.config import RunbookConfig
@@ -21,7 +25,7 @@ from tasks.http_health import (
     probed_paths,
     send_with_retries,
 )
-from tests.support import config_for
+from tests.support import config_for, serve
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -96,6 +100,26 @@ def test_backend_readiness_needs_status_ready() -> None:
     assert "expected 200 with status ready" in verdict.problem
 
 
+def test_a_200_whose_body_says_degraded_warns_on_any_health_path() -> None:
+    verdict = decide_endpoint(backend("/health", 200, {"status": "degraded", "checks": {"redis": "down"}}))
+    assert verdict.status == Status.WARN
+    assert "netra-backend-staging /health: service reports status degraded (HTTP 200" in verdict.problem
+    assert decide_endpoint(backend("/health/ready", 200, {"status": "degraded"})).status == Status.WARN
+    assert decide_endpoint(backend("/health", 503, {"status": "degraded"})).status == Status.FAIL
+
+
+def test_a_200_whose_body_says_unhealthy_or_critical_fails_on_any_health_path() -> None:
+    for path, body in [("/health", {"status": "critical"}), ("/health/ready", {"status": "unhealthy"})]:
+        verdict = decide_endpoint(backend(path, 200, body))
+        assert verdict.status == Status.FAIL, path
+        assert f"found HTTP 200, status {body['status']!r}" in verdict.problem
+
+
+def test_auth_readiness_degraded_with_its_database_disconnected_fails() -> None:
+    verdict = decide_endpoint(auth("/health/ready", 200, {"status": "degraded", "database_status": "disconnected"}))
+    assert verdict.status == Status.FAIL
+
+
 def test_auth_readiness_needs_the_database_connected() -> None:
     ok = decide_endpoint(auth("/health/ready", 200, {"status": "ready", "database_status": "connected"}))
     assert ok.status == Status.PASS and ok.evidence["database_status"] == "connected"
@@ -109,8 +133,13 @@ def test_auth_readiness_needs_the_database_connected() -> None:
     [
         (200, "ok", Status.PASS),
         (200, "degraded", Status.WARN),
+        (200, "Degraded", Status.WARN),
+        (200, "critical", Status.FAIL),
+        (200, "error", Status.FAIL),
         (503, "critical", Status.FAIL),
         (503, "error", Status.FAIL),
+        (503, "degraded", Status.FAIL),
+        (503, "ok", Status.FAIL),
         (200, "sideways", Status.FAIL),
     ],
 )
@@ -183,6 +212,15 @@ def test_auth_readiness_is_probed_even_when_not_configured(config: RunbookConfig
     auth_service = config.service("auth")
     assert auth_service is not None
     assert probed_paths(auth_service.model_copy(update={"health_paths": ("/health",)})) == ("/health", "/health/ready")
+
+
+def test_backend_contract_paths_are_probed_even_when_only_health_is_configured(config: RunbookConfig) -> None:
+    backend_service = config.service("backend")
+    assert backend_service is not None
+    only_health = backend_service.model_copy(update={"health_paths": ("/health",)})
+    assert probed_paths(only_health) == ("/health", "/health/ready", "/health/infrastructure")
+    extra = backend_service.model_copy(update={"health_paths": ("/health/live", "/health")})
+    assert probed_paths(extra) == ("/health/live", "/health", "/health/ready", "/health/infrastructure")
 
 
 # --- send_with_retries -----------------------------------------------------------------------------------------
@@ -303,3 +341,74 @@ async def test_an_unreachable_service_is_an_error_naming_the_connection_failure(
     result = await health_endpoints.fn(broken, None)
     assert result.status == Status.ERROR
     assert f"{FRONTEND} /health: connection failed" in result.summary
+
+
+async def test_critical_infrastructure_behind_http_200_fails_through_the_simulator() -> None:
+    with Simulator("infra-critical") as sim:
+        result = await health_endpoints.fn(config_for(sim), None)
+    assert result.status == Status.FAIL
+    assert f"{BACKEND} /health/infrastructure: infrastructure critical, HTTP 200" in result.summary
+    assert "timeout_violations 42" in result.summary
+    assert "gcloud sql instances describe netra-staging-db" in result.remediation
+
+
+# --- against an independent fake of the Netra contract -----------------------------------------------------------
+# Not the simulator: its own shapes (extra fields, no diagnostics, FastAPI-style error bodies), served by uvicorn.
+
+
+def netra_fake(infrastructure: tuple[int, dict[str, Any]], backend_health: dict[str, Any] | None = None) -> Starlette:
+    """Backend, auth and frontend under `/<role>`, answering as the platform's own code does."""
+
+    async def answer(request: Request) -> JSONResponse:
+        role, path = request.path_params["role"], "/" + request.path_params["path"]
+        if role == "backend" and path == "/health/infrastructure":
+            return JSONResponse(infrastructure[1], infrastructure[0])
+        if role == "backend" and path == "/health":
+            body = backend_health or {"status": "healthy", "service": "netra-ai-platform", "version": "1.0.0"}
+            return JSONResponse(body)
+        if role == "backend" and path == "/health/ready":
+            return JSONResponse({"status": "ready", "core_db": "connected", "redis_db": "skipped_optional"})
+        if role == "auth" and path == "/health/ready":
+            return JSONResponse({"status": "ready", "database_status": "connected", "service": "auth-service"})
+        if path == "/health":
+            return JSONResponse({"status": "healthy", "timestamp": 1726000000.0})
+        return JSONResponse({"detail": "Not Found"}, 404)
+
+    return Starlette(routes=[Route("/{role}/{path:path}", answer)])
+
+
+def fake_config(base: RunbookConfig, url: str) -> RunbookConfig:
+    """Every service at the fake, each listing only `/health`: the contract paths must be probed anyway."""
+    services = tuple(
+        s.model_copy(update={"url": f"{url}/{s.role}", "health_paths": ("/health",)})
+        for s in base.services
+        if s.role in ("backend", "auth", "frontend")
+    )
+    return base.model_copy(update={"services": services})
+
+
+@pytest.mark.parametrize(
+    ("infrastructure", "expected", "words"),
+    [
+        ((200, {"status": "ok", "timestamp": 1.0}), Status.PASS, "all 6 health endpoints healthy"),
+        ((200, {"status": "degraded", "components": {"postgres": "slow"}}), Status.WARN, "infrastructure degraded"),
+        ((200, {"status": "critical", "components": {"postgres": "down"}}), Status.FAIL, "infrastructure critical"),
+        ((503, {"detail": "Service Unavailable"}), Status.FAIL, "HTTP 503"),
+    ],
+)
+async def test_an_independent_netra_fake_is_judged_by_the_bodies_of_the_contract_endpoints(
+    config: RunbookConfig, infrastructure: tuple[int, dict[str, Any]], expected: Status, words: str
+) -> None:
+    with serve(netra_fake(infrastructure)) as url:
+        result = await health_endpoints.fn(fake_config(config, url), None)
+    assert result.status == expected, result.summary
+    assert words in result.summary
+    assert f"{BACKEND}/health/infrastructure" in result.evidence
+
+
+async def test_an_independent_fake_whose_health_says_degraded_warns(config: RunbookConfig) -> None:
+    fake = netra_fake((200, {"status": "ok"}), backend_health={"status": "degraded", "checks": {"redis": "down"}})
+    with serve(fake) as url:
+        result = await health_endpoints.fn(fake_config(config, url), None)
+    assert result.status == Status.WARN
+    assert f"{BACKEND} /health: service reports status degraded" in result.summary

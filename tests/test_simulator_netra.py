@@ -32,6 +32,7 @@ SCENARIOS = Path(__file__).resolve().parents[1] / "simulator" / "scenarios"
 NETRA_SCENARIOS = [
     "health-503",
     "infra-degraded",
+    "infra-critical",
     "ws-auth-rejected",
     "golden-path-missing-event",
     "agent-error",
@@ -196,6 +197,15 @@ def test_infrastructure_degraded_answers_200_and_critical_answers_503(
     assert degraded.json()["diagnostics"]["database_connections"]["success_rate"] == 0.8
     state.infrastructure.status = "critical"
     assert http.get(f"{url}{BACKEND}/health/database").status_code == 503
+
+
+def test_infrastructure_http_status_can_say_200_while_the_body_says_critical(
+    state: NetraState, url: str, http: httpx.Client
+) -> None:
+    state.infrastructure.status = "critical"
+    state.infrastructure.http_status = 200
+    answer = http.get(f"{url}{BACKEND}/health/infrastructure")
+    assert (answer.status_code, answer.json()["status"]) == (200, "critical")
 
 
 # Login

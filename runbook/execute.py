@@ -1,14 +1,51 @@
-"""Running the plan from the command line: the handoff flow with live progress, then the report."""
+"""Running the plan from the command line: the handoff flow with live progress, interruptible, then the report.
+
+The flow runs in a worker thread with its own event loop, against the API `runbook.prefect_server` chose; the main
+thread only waits and handles SIGINT/SIGTERM. That keeps the signals away from Prefect's engine (which would raise
+in whatever the main thread was doing) and lets an interrupted run end in order:
+
+1. the flow's task is cancelled: the engine marks the phase subflow and the handoff run Crashed, as it does;
+2. the run is then set Cancelled ("interrupted by SIGTERM ...") and its Slack parent says so (`run_crashed`);
+3. the report holds the phases finished so far, with `interrupted` set; the CLI writes it and exits 130/143.
+
+Each run is in the run registry while it lasts; a run that finds a stale entry of its environment (its process was
+SIGKILLed) marks that flow run Crashed and its Slack parent "interrupted, no result" before it starts its own.
+"""
 
 import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
 
+from runbook.config import RunbookConfig
+from runbook.interrupts import Interrupts, RunInterrupted
 from runbook.parameters import HandoffParameters
-from runbook.phases import add_check_listener
+from runbook.phases import add_check_listener, add_phase_listener
+from runbook.prefect_server import PrefectServer
 from runbook.report import check_line, print_report
-from runbook.results import RunReport
+from runbook.results import PhaseResult, RunReport
+from runbook.run_registry import RunEntry, RunRegistry, process_start_time, stop_orphaned_server
+
+STALE_MESSAGE = "interrupted, no result"
+WIND_DOWN_S = 20.0  # after a signal: how long the flow, Prefect and Slack get to record the interruption
+STATE_TIMEOUT_S = 10.0  # one Prefect API call while winding down (the server may be gone)
+SLACK_TIMEOUT_S = 15.0  # the reporter bounds its own calls; this is the backstop
+
+
+@dataclass
+class RunOutcome:
+    """What `execute` hands back to the CLI: the report and, for an interrupted run, the signal."""
+
+    report: RunReport
+    flow_run_id: str | None = None
+    signal_name: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def report_of(state: object) -> RunReport:
@@ -21,15 +58,244 @@ def report_of(state: object) -> RunReport:
     raise RuntimeError(f"the handoff flow ended {getattr(state, 'name', '?')} without a report: {data!r}")
 
 
-def execute(parameters: HandoffParameters, console: Console) -> RunReport:
-    """Run the handoff flow in this process; print each check as it finishes, then the status matrix."""
-    from flows.handoff import staging_handoff
+def interrupted_report(
+    config: RunbookConfig,
+    parameters: HandoffParameters,
+    started: datetime,
+    t0: float,
+    phases: list[PhaseResult],
+    by: str,
+) -> RunReport:
+    """The report of a run stopped by a signal: the phases finished so far, marked interrupted."""
+    return RunReport(
+        environment=config.name,
+        started_at=started,
+        duration_s=time.monotonic() - t0,
+        trigger=parameters.trigger,
+        phases=tuple(phases),
+        interrupted=True,
+        interrupted_by=by,
+    )
 
-    remove = add_check_listener(lambda result: console.print(check_line(result), highlight=False))
+
+def _interruption_message(by: str, parameters: HandoffParameters, phases: list[PhaseResult]) -> str:
+    done = {p.phase for p in phases}
+    running = next((p.value for p in parameters.phases if p not in done), None)
+    during = f" during {running}" if running else ""
+    return f"interrupted by {by}{during} (runbook run): {len(phases)} of {len(parameters.phases)} phases finished"
+
+
+class _FlowThread(threading.Thread):
+    """The handoff flow in its own event loop; records the outcome for the main thread."""
+
+    def __init__(
+        self,
+        parameters: HandoffParameters,
+        config: RunbookConfig,
+        server: PrefectServer,
+        interrupts: Interrupts,
+        phases: list[PhaseResult],
+        console: Console,
+        approved_by: str | None,
+    ) -> None:
+        super().__init__(name="runbook-flow", daemon=True)
+        self.parameters, self.config, self.server = parameters, config, server
+        self.interrupts, self.phases, self.console = interrupts, phases, console
+        self.approved_by = approved_by
+        self.registry = RunRegistry()
+        self.state: Any = None
+        self.error: BaseException | None = None
+        self.flow_run_id: str | None = None
+        self.cancelled = False
+        self.notes: list[str] = []
+        self.wound_down = threading.Event()
+
+    def run(self) -> None:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        try:
+            # A new thread starts with an empty context: say which API explicitly rather than rely on the
+            # process-wide settings (an in-process caller may have set them in its own context only).
+            with temporary_settings(updates={PREFECT_API_URL: self.server.api_url}):
+                asyncio.run(self._main())
+        except BaseException as error:  # handed to the main thread, which reports it
+            self.error = error
+
+    async def _main(self) -> None:
+        from prefect import get_client
+
+        async with get_client() as client:
+            await self._clean_up_stale_runs(client)
+            loop = asyncio.get_running_loop()
+            inner = asyncio.create_task(self._run_flow(client))
+            self.interrupts.set_cancel(lambda: loop.call_soon_threadsafe(inner.cancel))
+            try:
+                self.state = await inner
+            except asyncio.CancelledError:
+                self.cancelled = True
+            finally:
+                self.interrupts.set_cancel(None)
+            try:
+                if self.cancelled or self.interrupts.signum is not None:
+                    await self._record_interruption(client)
+            finally:
+                if self.flow_run_id:
+                    with contextlib.suppress(OSError):
+                        self.registry.remove(self.flow_run_id)
+                self.wound_down.set()
+
+    async def _run_flow(self, client: Any) -> Any:
+        from prefect.flow_engine import run_flow_async
+
+        from flows.handoff import staging_handoff
+
+        kwargs = self.parameters.flow_kwargs()
+        flow_run = await client.create_flow_run(staging_handoff, parameters=kwargs)
+        self.flow_run_id = str(flow_run.id)
+        with contextlib.suppress(OSError):  # the registry helps the next run; it never stops this one
+            self.registry.add(self._entry())
+        with self._approval():
+            return await run_flow_async(staging_handoff, flow_run=flow_run, parameters=kwargs, return_type="state")
+
+    @contextlib.contextmanager
+    def _approval(self) -> Iterator[None]:
+        if self.approved_by is None:
+            yield
+            return
+        from runbook.approval import preapproved_by_cli
+
+        with preapproved_by_cli(self.approved_by):
+            yield
+
+    def _entry(self) -> RunEntry:
+        import os
+
+        server_pid = self.server.pid
+        return RunEntry(
+            flow_run_id=str(self.flow_run_id),
+            environment=self.config.name,
+            pid=os.getpid(),
+            pid_started=process_start_time(os.getpid()),
+            started_at=datetime.now(UTC).isoformat(),
+            api_url=self.server.api_url,
+            owned_server=self.server.owned,
+            server_pid=server_pid,
+            server_started=process_start_time(server_pid) if server_pid else None,
+            trigger=self.parameters.trigger,
+        )
+
+    async def _record_interruption(self, client: Any) -> None:
+        """The run's Prefect state and Slack parent say it was interrupted (each bounded; neither may hang)."""
+        if self.flow_run_id is None:
+            return
+        from prefect.states import Cancelled
+
+        by = self.interrupts.name or "cancellation"
+        message = _interruption_message(by, self.parameters, self.phases)
+        try:
+            await asyncio.wait_for(
+                client.set_flow_run_state(self.flow_run_id, Cancelled(message=message), force=True), STATE_TIMEOUT_S
+            )
+        except Exception as error:
+            self.notes.append(f"the flow run's state was not set to Cancelled: {type(error).__name__}: {error}")
+        await self._tell_slack(self.flow_run_id, message, cancelled=True)
+
+    async def _tell_slack(self, flow_run_id: str, message: str, cancelled: bool) -> None:
+        from runbook.slack import SlackReporter
+
+        reporter = SlackReporter(self.config, trigger=self.parameters.trigger, run_id=flow_run_id, run_url=None)
+        try:
+            await asyncio.wait_for(reporter.run_crashed(message, cancelled=cancelled), SLACK_TIMEOUT_S)
+        except TimeoutError:
+            self.notes.append(f"Slack was not told within {SLACK_TIMEOUT_S:.0f} s that run {flow_run_id} ended")
+        for note in reporter.notifications:
+            if not note.get("ok", True):
+                self.notes.append(f"Slack {note.get('method')}: {note.get('error')}")
+
+    async def _clean_up_stale_runs(self, client: Any) -> None:
+        """Runs of this environment whose process died (SIGKILL): Crashed in Prefect, "interrupted" in Slack."""
+        from prefect.states import Crashed
+
+        try:
+            stale = self.registry.stale(self.config.name)
+        except OSError:
+            return
+        for entry in stale:
+            if stop_orphaned_server(entry):
+                self.notes.append(f"stopped the Prefect server (pid {entry.server_pid}) run {entry.flow_run_id} left")
+            if not entry.slack_done:
+                await self._tell_slack(entry.flow_run_id, STALE_MESSAGE, cancelled=False)
+            # Its flow run lives in the database this run's server serves only when both are PREFECT_HOME's own
+            # private server, or both are the same external server.
+            same_api = (entry.owned_server and self.server.owned) or (
+                not entry.owned_server and entry.api_url == self.server.api_url
+            )
+            if not same_api:
+                with contextlib.suppress(OSError):  # the next run on that server finishes the job
+                    self.registry.add(RunEntry(**{**entry.__dict__, "slack_done": True}))
+                continue
+            try:
+                await asyncio.wait_for(
+                    client.set_flow_run_state(entry.flow_run_id, Crashed(message=STALE_MESSAGE), force=True),
+                    STATE_TIMEOUT_S,
+                )
+            except Exception as error:
+                self.notes.append(f"stale run {entry.flow_run_id} not marked Crashed: {type(error).__name__}")
+                continue
+            with contextlib.suppress(OSError):
+                self.registry.remove(entry.flow_run_id)
+            self.console.print(
+                f"[yellow]an earlier run of {entry.environment} (flow run {entry.flow_run_id}, pid {entry.pid}) "
+                f"ended without a result: marked Crashed ({STALE_MESSAGE})[/]",
+                highlight=False,
+            )
+
+
+def execute(
+    parameters: HandoffParameters,
+    console: Console,
+    config: RunbookConfig,
+    server: PrefectServer,
+    interrupts: Interrupts,
+    approved_by: str | None = None,
+    startup_timeout_s: float = 120.0,
+) -> RunOutcome:
+    """Run the handoff flow against `server`; print each check as it finishes, then the status matrix.
+
+    Must be called from the main thread inside `interrupts.installed()`. Raises RunInterrupted when a signal
+    arrives before the flow run exists; returns an interrupted outcome when one arrives during the run.
+    """
+    started, t0 = datetime.now(UTC), time.monotonic()
+    phases: list[PhaseResult] = []
+    remove_check = add_check_listener(lambda result: console.print(check_line(result), highlight=False))
+    remove_phase = add_phase_listener(phases.append)
     try:
-        state: Any = asyncio.run(staging_handoff(parameters, return_state=True))  # type: ignore[arg-type]
+        server.wait_ready(startup_timeout_s, give_up=lambda: interrupts.signum is not None)
+        if interrupts.signum is not None:
+            raise RunInterrupted(interrupts.signum)
+        worker = _FlowThread(parameters, config, server, interrupts, phases, console, approved_by)
+        worker.start()
+        deadline: float | None = None
+        while worker.is_alive():
+            worker.join(0.1)
+            if interrupts.signum is not None:
+                deadline = deadline or time.monotonic() + WIND_DOWN_S
+                if interrupts.again or time.monotonic() > deadline:
+                    break  # the report is written from what is known; the process exits without waiting more
     finally:
-        remove()
-    report = report_of(state)
-    print_report(report, console)
-    return report
+        remove_check()
+        remove_phase()
+    outcome = RunOutcome(report=RunReport(environment=config.name, started_at=started), notes=worker.notes)
+    outcome.flow_run_id = worker.flow_run_id
+    if interrupts.signum is not None:
+        by = interrupts.name or "signal"
+        outcome.signal_name = by
+        outcome.report = interrupted_report(config, parameters, started, t0, list(phases), by)
+        if not worker.wound_down.is_set():
+            outcome.notes.append("gave up waiting for the flow to wind down; its Prefect state may still be Running")
+        return outcome
+    if worker.error is not None:
+        raise worker.error
+    outcome.report = report_of(worker.state)
+    print_report(outcome.report, console)
+    return outcome

@@ -26,6 +26,13 @@ PHASE_WORDS = {
     PhaseStatus.skipped: "skipped",
 }
 
+VERDICT_STYLE = {
+    "passed": "bold green",
+    "passed_with_warnings": "bold yellow",
+    "failed": "bold red",
+    "interrupted": "bold magenta",
+}
+
 
 def _performance(check: CheckResult) -> str:
     """The timing that matters for a check: its measured latency where it has one, else its duration."""
@@ -78,9 +85,10 @@ def print_report(report: RunReport, console: Console) -> None:
                 row.append(escape(check.remediation) if check.problem else "")
             table.add_row(*row)
         console.print(table)
-    style = {"passed": "bold green", "passed_with_warnings": "bold yellow", "failed": "bold red"}[report.verdict.value]
+    style = VERDICT_STYLE[report.verdict.value]
+    why = f", by {report.interrupted_by}, {len(report.phases)} phase(s) finished" if report.interrupted else ""
     console.print(
-        f"[{style}]verdict: {report.verdict.value}[/] ({report.environment}, {report.duration_s:.1f} s)",
+        f"[{style}]verdict: {report.verdict.value}[/] ({report.environment}, {report.duration_s:.1f} s{why})",
         highlight=False,
     )
 
@@ -138,6 +146,7 @@ def checks_table(phases: list[PhaseResult] | tuple[PhaseResult, ...]) -> list[di
 
 
 def write_json(report: RunReport, path: Path) -> None:
+    """The JSON report (`RunReport.to_json`), indented, to `path`."""
     path.write_text(json.dumps(report.to_json(), indent=2, default=str) + "\n")
 
 
@@ -173,5 +182,10 @@ def junit_xml(report: RunReport) -> str:
                 ET.SubElement(case, "skipped", message=check.summary)
             elif check.status == Status.WARN:
                 ET.SubElement(case, "system-out").text = f"WARN: {detail}"
+    if report.interrupted:  # CI shows an interrupted run as an error, not as a run that had fewer checks
+        suite = ET.SubElement(suites, "testsuite", name="run", tests="1", failures="0", errors="1", skipped="0")
+        case = ET.SubElement(suite, "testcase", classname=f"{report.environment}.run", name="completed")
+        message = f"interrupted by {report.interrupted_by or 'a signal'}: {len(report.phases)} phase(s) finished"
+        ET.SubElement(case, "error", message=message, type="interrupted").text = message
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"

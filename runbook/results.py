@@ -73,6 +73,9 @@ class CheckResult(BaseModel):
     def problem(self) -> bool:
         return self.status in (Status.WARN, Status.FAIL, Status.ERROR)
 
+    def __repr__(self) -> str:  # short: Prefect logs a failed task's state with its data's repr
+        return f"CheckResult(id={self.id!r}, status={self.status.value}, severity={self.severity.value})"
+
 
 class PhaseResult(BaseModel):
     """A phase's checks and the gate's decision."""
@@ -110,9 +113,13 @@ def gate(checks: list[CheckResult] | tuple[CheckResult, ...]) -> PhaseStatus:
 
 
 class Verdict(StrEnum):
+    """The run's outcome. `interrupted`: stopped by a signal (SIGINT/SIGTERM) before it could decide; the phases
+    it did finish are in the report as they ended, but an interrupted run never counts as passed or failed."""
+
     passed = "passed"
     passed_with_warnings = "passed_with_warnings"
     failed = "failed"
+    interrupted = "interrupted"
 
 
 class RunReport(BaseModel):
@@ -124,9 +131,13 @@ class RunReport(BaseModel):
     trigger: str = "cli"
     phases: tuple[PhaseResult, ...] = ()
     notifications: tuple[dict[str, Any], ...] = ()
+    interrupted: bool = Field(default=False, description="Stopped by a signal: `phases` holds those finished so far.")
+    interrupted_by: str | None = Field(default=None, description="The signal that stopped the run (SIGTERM, SIGINT).")
 
     @property
     def verdict(self) -> Verdict:
+        if self.interrupted:
+            return Verdict.interrupted
         if not self.phases or any(p.status == PhaseStatus.failed for p in self.phases):
             return Verdict.failed
         if any(p.status == PhaseStatus.passed_with_warnings for p in self.phases):
@@ -134,11 +145,13 @@ class RunReport(BaseModel):
         return Verdict.passed
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON report: {environment, verdict, started_at, duration_s, phases: [...]}."""
+        """The JSON report: {environment, verdict, interrupted, started_at, duration_s, phases: [...]}."""
         return {
             "environment": self.environment,
             "trigger": self.trigger,
             "verdict": self.verdict.value,
+            "interrupted": self.interrupted,
+            "interrupted_by": self.interrupted_by,
             "started_at": self.started_at.isoformat(),
             "duration_s": round(self.duration_s, 3),
             "phases": [

@@ -1,0 +1,65 @@
+"""SIGINT and SIGTERM during `runbook run`: noted in the main thread, turned into a cancellation of the flow.
+
+Exit codes follow the shell's convention for a process ended by a signal: 128 + its number (130 INT, 143 TERM).
+"""
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
+
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class RunInterrupted(Exception):
+    """A signal arrived before the flow run started: nothing to cancel, nothing posted."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class Interrupts:
+    """SIGINT/SIGTERM handlers of the main thread, installed for the length of a `with` block.
+
+    The first signal cancels the flow (through `cancel`, once the flow thread has set it) or, before there is a
+    flow, raises RunInterrupted in the main thread. A second signal means "stop waiting": `again` is set.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.again = False
+        self._cancel: Callable[[], object] | None = None
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator["Interrupts"]:
+        previous = {sig: signal.signal(sig, self._handle) for sig in EXIT_CODES}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @property
+    def name(self) -> str | None:
+        return signal.Signals(self.signum).name if self.signum is not None else None
+
+    def set_cancel(self, cancel: Callable[[], object] | None) -> None:
+        """Called from the flow thread: how to cancel the flow (None: nothing to cancel any more)."""
+        with self._lock:
+            self._cancel = cancel
+            pending = self.signum is not None
+        if cancel is not None and pending:
+            cancel()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is not None:
+            self.again = True
+            return
+        self.signum = signum
+        with self._lock:
+            cancel = self._cancel
+        if cancel is not None:
+            cancel()

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from simulator.requestlog import RecordedRequest, RequestLog
 from simulator.slack_conversation import conversation, render_conversation
+from simulator.slack_socket import CHATOPS_METHODS, SocketHub, SocketModeState, chatops_text, socket_routes
 
 __all__ = ["SlackState", "conversation", "render_conversation", "slack_routes"]
 
@@ -57,6 +58,9 @@ class SlackState(BaseModel):
     down: bool = Field(False, description="Slack is down: every call answers HTTP 503.")
     invalid_auth: bool = Field(False, description="The token was revoked: every API call answers invalid_auth.")
     latency_ms: int = Field(0, ge=0, le=600_000, description="Latency added to every call.")
+    socket_mode: SocketModeState = Field(
+        default_factory=SocketModeState, description="The ChatOps app (Socket Mode) and the people who click."
+    )
 
     def resolve_channel(self, value: str) -> tuple[str, str] | None:
         """(id, name) for '#name', 'name' or an id of a configured channel, else None."""
@@ -243,6 +247,7 @@ def slack_routes(state: SlackState, log: RequestLog) -> list[BaseRoute]:
     (ok, error, channel id and name, ts, thread_ts), which is what `conversation(log)` replays.
     """
     workspace = _Workspace(state, log)
+    hub = SocketHub(state, workspace, log)
 
     def record(request: Request, body: Any, status: int) -> None:
         log.record(
@@ -275,6 +280,8 @@ def slack_routes(state: SlackState, log: RequestLog) -> list[BaseRoute]:
             return {"ok": False, "error": "invalid_json"}
         if method == "api.test":
             return {"ok": True, "args": {k: v for k, v in params.items() if k != "token"}}
+        if method in CHATOPS_METHODS:  # app-level vs bot token rules: simulator/slack_socket.py
+            return hub.answer(method, _token(request, params), params, str(request.base_url))
         handlers = {
             "auth.test": lambda: workspace.auth_test(),
             "chat.postMessage": lambda: workspace.post(params),
@@ -327,10 +334,11 @@ def slack_routes(state: SlackState, log: RequestLog) -> list[BaseRoute]:
         # Not a Slack API: the simulator's own read-back of what was posted (`make demo` prints it).
         if request.query_params.get("format") == "json":
             return JSONResponse(conversation(log))
-        return PlainTextResponse(render_conversation(log))
+        return PlainTextResponse(render_conversation(log) + chatops_text(hub))
 
     return [
         Route("/slack/api/{method}", api, methods=["GET", "POST"]),
         Route("/slack/webhook/{hook_id:path}", webhook, methods=["POST"]),
         Route("/_simulator/slack/conversation", read_back, methods=["GET"]),
+        *socket_routes(hub, log),
     ]

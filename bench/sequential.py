@@ -261,7 +261,7 @@ def run_sequential(config: RunbookConfig, bypass_key: str, db_password: str | No
     """Run the script; wall time from the first client build (imports included) and of the calls alone."""
     started = time.monotonic()
     script = SequentialScript(config, bypass_key, db_password)
-    script.clients.prepare(
+    script.clients.wait(
         "vpcaccess", "sql_instances", "secretmanager", "backend_services", "health_checks", "run_services",
         "run_revisions", "monitoring",
     )  # fmt: skip

@@ -10,9 +10,11 @@ and know nothing of the check's deadline.
 
 import asyncio
 import functools
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -34,18 +36,44 @@ class DeadlinePassed(Exception):
 
 @dataclass
 class Deadline:
-    """A check's hard deadline, shared by its calls."""
+    """A check's hard deadline, shared by its calls.
+
+    Time spent waiting for a client library to load (`exclude`) is not the check's: a 2 s import must not eat a
+    check's budget. Creating a Deadline makes it the current one of this context (the check's asyncio task and
+    what it starts), which `exclude_from_deadline` credits.
+    """
 
     seconds: float
     started: float = field(default_factory=time.monotonic)
+    excluded: float = 0.0
 
-    @property
-    def remaining(self) -> float:
-        return max(0.0, self.seconds - (time.monotonic() - self.started))
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        _CURRENT.set(self)
+
+    def exclude(self, seconds: float) -> None:
+        """Do not count these seconds (a wait for a client library) against the deadline."""
+        with self._lock:
+            self.excluded += max(0.0, seconds)
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        """Seconds counted against the deadline so far."""
+        return time.monotonic() - self.started - self.excluded
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.seconds - self.elapsed)
+
+
+_CURRENT: ContextVar[Deadline | None] = ContextVar("check_deadline", default=None)
+
+
+def exclude_from_deadline(seconds: float) -> None:
+    """Credit `seconds` spent waiting for a client to the current check's deadline (none outside a check)."""
+    deadline = _CURRENT.get()
+    if deadline is not None and seconds > 0:
+        deadline.exclude(seconds)
 
 
 def http_status(error: BaseException) -> int | None:

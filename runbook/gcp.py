@@ -1,17 +1,23 @@
-"""One factory for the official Google Cloud clients, built lazily (importing them all costs ~3 s and ~180 MB).
+"""One factory for the Google Cloud clients, built lazily and in the background (their imports cost seconds).
 
 Production: Google's endpoints with Application Default Credentials. With `[gcp.endpoints]` set (the simulator):
 that address with anonymous credentials. REST transport everywhere the library has one; gRPC for Cloud
-Monitoring, plaintext to a local target.
+Monitoring, plaintext to a local target. Compute's three reads go through google-auth's AuthorizedSession with
+google-api-core's error mapping (`runbook.compute`), the same pieces the compute_v1 REST transport uses.
 """
 
 import contextlib
 import importlib
 import threading
+import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from runbook.calls import exclude_from_deadline
 from runbook.config import GcpConfig
+
+if TYPE_CHECKING:
+    from runbook.compute import BackendServicesClient, HealthChecksClient
 
 T = TypeVar("T")
 
@@ -26,15 +32,17 @@ VIEWER_ROLES = {
 }
 
 
-# The client libraries, by the names `prepare` takes. Importing them costs seconds of CPU (compute_v1 the most).
+# What each client costs to import, by the names `prepare` takes. The Compute reads go through `runbook.compute`
+# (google-auth's AuthorizedSession): google-cloud-compute's package imports every Compute type (about 2 s of CPU and
+# 95-145 MB, measured in docs/benchmarks.md) for three reads.
 CLIENT_MODULES = {
     "vpcaccess": "google.cloud.vpcaccess_v1",
     "sql_instances": "google.cloud.sqladmin_v1beta4",
     "run_services": "google.cloud.run_v2",
     "run_revisions": "google.cloud.run_v2",
     "secretmanager": "google.cloud.secretmanager_v1",
-    "backend_services": "google.cloud.compute_v1",
-    "health_checks": "google.cloud.compute_v1",
+    "backend_services": "runbook.compute",
+    "health_checks": "runbook.compute",
     "monitoring": "google.cloud.monitoring_v3",
 }
 
@@ -42,7 +50,7 @@ CLIENT_MODULES = {
 def preload_in_background() -> threading.Thread:
     """Import the client libraries in a daemon thread while Prefect starts the run (waits on its API, not CPU).
 
-    The phase flows' `prepare` then finds them imported, or waits for the import already under way.
+    The clients' first use then finds them imported, or waits for the import already under way.
     """
 
     def load() -> None:
@@ -55,20 +63,51 @@ def preload_in_background() -> threading.Thread:
     return thread
 
 
+class _Slot:
+    """One client: built once, by whichever thread gets there first; the others wait for that one."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.client: Any = None
+        self.error: BaseException | None = None
+
+
 class GoogleClients:
-    """Clients for one project, created on first use and shared by the checks of a run (thread-safe)."""
+    """Clients for one project, created on first use and shared by the checks of a run (thread-safe).
+
+    `prepare` starts building clients in the background and returns at once; each accessor then waits only for
+    its own client, and that wait is not counted against the waiting check's deadline (`runbook.calls`).
+    """
 
     def __init__(self, gcp: GcpConfig) -> None:
         self.gcp = gcp
         self._lock = threading.Lock()
-        self._clients: dict[str, Any] = {}
+        self._slots: dict[str, _Slot] = {}
 
     def _get(self, key: str, build: Callable[[], T]) -> T:
         with self._lock:
-            if key not in self._clients:
-                self._clients[key] = build()
-            client: T = self._clients[key]
-            return client
+            slot = self._slots.get(key)
+            mine = slot is None
+            if slot is None:
+                slot = self._slots[key] = _Slot()
+        if mine:
+            started = time.monotonic()
+            try:
+                slot.client = build()
+            except BaseException as error:
+                slot.error = error
+                raise
+            finally:
+                slot.done.set()
+                exclude_from_deadline(time.monotonic() - started)
+        elif not slot.done.is_set():
+            started = time.monotonic()
+            slot.done.wait()
+            exclude_from_deadline(time.monotonic() - started)
+        if slot.error is not None:
+            raise slot.error
+        client: T = slot.client
+        return client
 
     def _rest_kwargs(self, api: str) -> dict[str, Any]:
         endpoint = self.gcp.endpoints.for_api(api)
@@ -98,7 +137,7 @@ class GoogleClients:
 
             return sqladmin_v1beta4.SqlInstancesServiceClient(**self._rest_kwargs("sqladmin"))
 
-        return self._get("sqladmin", build)
+        return self._get("sql_instances", build)
 
     @property
     def run_services(self) -> Any:
@@ -128,20 +167,20 @@ class GoogleClients:
         return self._get("secretmanager", build)
 
     @property
-    def backend_services(self) -> Any:
-        def build() -> Any:
-            from google.cloud import compute_v1
+    def backend_services(self) -> "BackendServicesClient":
+        def build() -> "BackendServicesClient":
+            from runbook.compute import BackendServicesClient
 
-            return compute_v1.BackendServicesClient(**self._rest_kwargs("compute"))
+            return BackendServicesClient(self.gcp.endpoints.for_api("compute"))
 
         return self._get("backend_services", build)
 
     @property
-    def health_checks(self) -> Any:
-        def build() -> Any:
-            from google.cloud import compute_v1
+    def health_checks(self) -> "HealthChecksClient":
+        def build() -> "HealthChecksClient":
+            from runbook.compute import HealthChecksClient
 
-            return compute_v1.HealthChecksClient(**self._rest_kwargs("compute"))
+            return HealthChecksClient(self.gcp.endpoints.for_api("compute"))
 
         return self._get("health_checks", build)
 
@@ -165,9 +204,29 @@ class GoogleClients:
 
         return self._get("monitoring", build)
 
-    def prepare(self, *names: str) -> None:
-        """Build these clients now (e.g. "vpcaccess", "run_services"): their imports take seconds on a busy
-        machine, and a phase builds them before its checks start so no check's deadline pays for an import."""
+    def prepare(self, *names: str) -> threading.Thread:
+        """Start building these clients (e.g. "vpcaccess", "run_services") in a daemon thread; return at once.
+
+        Imports take seconds of CPU on a busy machine: building them in the background lets a phase start its
+        checks at once, and each check waits only for its own client. Built in the order given; a client that a
+        check asks for before the thread reaches it is built by that check itself. A build error is raised where
+        the client is used. Returns the thread (`wait` joins the clients themselves).
+        """
+        unknown = [name for name in names if name not in CLIENT_MODULES]
+        if unknown:
+            raise ValueError(f"unknown Google client(s) {unknown}: expected some of {sorted(CLIENT_MODULES)}")
+
+        def build_all() -> None:
+            for name in names:
+                with contextlib.suppress(Exception):  # raised again to the check that uses the client
+                    getattr(self, name)
+
+        thread = threading.Thread(target=build_all, name="prepare-google-clients", daemon=True)
+        thread.start()
+        return thread
+
+    def wait(self, *names: str) -> None:
+        """Build (or wait for) these clients now, in this thread; raises a build error (scripts, tests)."""
         for name in names:
             getattr(self, name)
 

@@ -1,5 +1,7 @@
 """The call policy: transient errors retried within the deadline (Retry-After honoured), permanent ones never."""
 
+import asyncio
+import threading
 import time
 from typing import Any
 
@@ -9,6 +11,8 @@ from google.api_core import exceptions as gexc
 
 from runbook.calls import CallCounter, Deadline, DeadlinePassed, call_api, is_transient, retry_after_seconds
 from runbook.checks import CheckAbort, classify_api_error
+from runbook.config_file import load_config
+from runbook.gcp import GoogleClients
 from runbook.results import Status
 
 
@@ -105,3 +109,82 @@ def test_403_becomes_error_naming_the_role_and_404_a_failure_naming_the_resource
     assert missing.status == Status.FAIL and "service s not found" in missing.summary
     grpc_denied = classify_api_error("monitoring", "series", gexc.PermissionDenied("denied"), 1, "p")
     assert grpc_denied.status == Status.ERROR and "roles/monitoring.viewer" in grpc_denied.remediation
+
+
+# --- clients ready per check: prepare in the background, each accessor waits for its own -------------------------
+
+
+class SlowClients(GoogleClients):
+    """GoogleClients whose builds take known times (compute as slow as its import, the connector's fast)."""
+
+    def __init__(self, compute_s: float = 1.0, vpc_s: float = 0.05, fail: bool = False) -> None:
+        super().__init__(load_config("local").gcp)
+        self.builds: list[str] = []
+        self.compute_s, self.vpc_s, self.fail = compute_s, vpc_s, fail
+
+    def _slow(self, name: str, seconds: float) -> Any:
+        def build() -> str:
+            self.builds.append(name)
+            time.sleep(seconds)
+            if self.fail:
+                raise ImportError(f"cannot import the {name} library")
+            return f"{name} client"
+
+        return self._get(name, build)
+
+    @property
+    def backend_services(self) -> Any:
+        return self._slow("backend_services", self.compute_s)
+
+    @property
+    def vpcaccess(self) -> Any:
+        return self._slow("vpcaccess", self.vpc_s)
+
+
+def test_prepare_returns_at_once_and_a_check_waits_only_for_its_own_client() -> None:
+    clients = SlowClients(compute_s=1.0)
+    started = time.monotonic()
+    thread = clients.prepare("backend_services", "vpcaccess")  # the slow one first: vpcaccess must not wait for it
+    assert time.monotonic() - started < 0.1
+    assert clients.vpcaccess == "vpcaccess client"
+    assert time.monotonic() - started < 0.6  # built by the asking check while compute is still loading
+    assert clients.backend_services == "backend_services client"  # waits for the build under way
+    assert time.monotonic() - started >= 1.0
+    thread.join(2)
+    assert sorted(clients.builds) == ["backend_services", "vpcaccess"]  # each built once
+
+
+def test_a_client_that_cannot_be_built_raises_where_it_is_used() -> None:
+    clients = SlowClients(compute_s=0.01, fail=True)
+    clients.prepare("backend_services").join(2)  # the background build swallows nothing for the check
+    with pytest.raises(ImportError, match="backend_services library"):
+        _ = clients.backend_services
+    with pytest.raises(ValueError, match=r"unknown Google client.*'computer'.*expected some of"):
+        clients.prepare("computer")
+
+
+async def test_waiting_for_a_client_is_not_counted_against_the_waiting_checks_deadline() -> None:
+    clients = SlowClients(compute_s=0.6)
+
+    async def check(name: str) -> Deadline:
+        deadline = Deadline(1.0)  # as CheckContext creates it, in the check's own task
+        if name:
+            await asyncio.to_thread(getattr, clients, name)
+        else:
+            await asyncio.sleep(0.6)  # a check that is simply slow: its time counts
+        return deadline
+
+    waiting, working = await asyncio.gather(check("backend_services"), check(""))
+    assert waiting.excluded >= 0.55 and waiting.remaining > 0.85
+    assert working.excluded == 0 and working.remaining < 0.45
+
+
+def test_calls_in_many_threads_building_one_client_build_it_once() -> None:
+    clients = SlowClients(compute_s=0.2)
+    got: list[Any] = []
+    threads = [threading.Thread(target=lambda: got.append(clients.backend_services)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(2)
+    assert got == ["backend_services client"] * 8 and clients.builds == ["backend_services"]

@@ -1,11 +1,21 @@
-"""The `load-balancer` check: decisions on real compute_v1 protos, and the task against the staging simulator."""
+"""The `load-balancer` check: decisions on real compute_v1 protos, runbook.compute on the wire against compute_v1,
+and the task against the staging simulator."""
 
 import asyncio
+import contextlib
+import json
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
+from google.api_core import exceptions as gexc
+from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
+from runbook import compute
 from runbook.config import BackendServicePolicy, HealthCheckPolicy, LoadBalancerConfig, RunbookConfig
 from runbook.gcp import GoogleClients
 from runbook.results import CheckResult, Status
@@ -127,6 +137,158 @@ def test_failures_come_before_warnings_in_the_summary() -> None:
     assert finding.summary.startswith("backend service bs timeoutSec is 30 s")
     assert len(finding.evidence["problems"]) == 2
     assert len(finding.remediation.splitlines()) == 2
+
+
+# --- runbook.compute against compute_v1, on the wire ----------------------------------------------------------
+
+BACKEND_JSON = {
+    "kind": "compute#backendService",
+    "name": "netra-backend-staging-bs",
+    "timeoutSec": 86400,
+    "protocol": "HTTPS",
+    "backends": [{"group": NEG, "balancingMode": "UTILIZATION"}],
+    "unknownNewField": {"nested": True},
+}
+HEALTH_JSON = {
+    "kind": "compute#backendServiceGroupHealth",
+    "healthStatus": [{"healthState": "UNHEALTHY", "ipAddress": "10.0.0.3", "port": 8080}],
+}
+CHECK_JSON = {"name": "hc", "type": "HTTP", "checkIntervalSec": 10, "timeoutSec": 5, "healthyThreshold": 2}
+ERROR_JSON = {"error": {"code": 403, "message": "Required 'compute.backendServices.get' permission", "errors": []}}
+
+
+@contextlib.contextmanager
+def recorder(status: int, answer: dict[str, Any]) -> Iterator[tuple[str, list[tuple[str, str, dict[str, str], bytes]]]]:
+    """A loopback HTTP server answering every request with `status` and `answer`, recording what it got."""
+    seen: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            seen.append((self.command, self.path, dict(self.headers), self.rfile.read(length)))
+            body = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def both_clients(url: str) -> list[tuple[Any, Any]]:
+    """(backend services, health checks) of compute_v1 and of runbook.compute, pointed at `url`."""
+    kwargs: dict[str, Any] = {
+        "transport": "rest",
+        "credentials": AnonymousCredentials(),
+        "client_options": {"api_endpoint": url},
+    }
+    return [
+        (compute_v1.BackendServicesClient(**kwargs), compute_v1.HealthChecksClient(**kwargs)),
+        (compute.BackendServicesClient(url), compute.HealthChecksClient(url)),
+    ]
+
+
+def reads(backends: Any, checks: Any) -> list[Any]:
+    """The load-balancer check's five reads, as tasks/load_balancer.py makes them."""
+    call = {"retry": None, "timeout": 5}
+    return [
+        backends.get(project="p", backend_service="netra-backend-staging-bs", **call),
+        backends.get_health(
+            project="p", backend_service="bs", resource_group_reference_resource={"group": NEG}, **call
+        ),
+        backends.list(request={"project": "p", "max_results": 500}, **call),
+        checks.get(project="p", health_check="hc", **call),
+        checks.list(request={"project": "p", "max_results": 500}, **call),
+    ]
+
+
+def test_compute_reads_send_what_compute_v1_sends() -> None:
+    with recorder(200, {}) as (url, seen):
+        for backends, checks in both_clients(url):
+            reads(backends, checks)
+    official, light = seen[:5], seen[5:]
+    assert len(light) == 5
+    for (method, path, headers, body), (method2, path2, headers2, body2) in zip(official, light, strict=True):
+        assert (method2, path2, body2) == (method, path, body)
+        for name in ("x-goog-request-params", "x-goog-api-version", "Content-Type", "User-Agent"):
+            assert headers2.get(name) == headers.get(name), name
+        assert headers2["x-goog-api-client"].startswith("gl-python/")
+    assert official[1][3] == json.dumps({"group": NEG}, indent=2).encode()  # getHealth's body, as compute_v1 writes it
+
+
+def answered(answer: dict[str, Any], read: str) -> tuple[Any, Any]:
+    """The same answer read by compute_v1 and by runbook.compute (`read`: backend, health or check)."""
+    with recorder(200, answer) as (url, _):
+        found = []
+        for backends, checks in both_clients(url):
+            if read == "backend":
+                found.append(backends.get(project="p", backend_service="bs", retry=None, timeout=5))
+            elif read == "health":
+                group = {"group": NEG}
+                found.append(
+                    backends.get_health(
+                        project="p",
+                        backend_service="bs",
+                        resource_group_reference_resource=group,
+                        retry=None,
+                        timeout=5,
+                    )
+                )
+            else:
+                found.append(checks.get(project="p", health_check="hc", retry=None, timeout=5))
+    return found[0], found[1]
+
+
+def test_compute_answers_read_like_compute_v1_messages_values_and_presence() -> None:
+    expected, found = answered(BACKEND_JSON, "backend")
+    for field in ("name", "timeout_sec", "protocol", "self_link"):
+        assert (getattr(found, field), field in found) == (getattr(expected, field), field in expected), field
+    assert [b.group for b in found.backends] == [b.group for b in expected.backends] == [NEG]
+    expected, found = answered(HEALTH_JSON, "health")
+    statuses = [[(s.health_state, s.ip_address, s.instance) for s in h.health_status] for h in (expected, found)]
+    assert statuses[0] == statuses[1] == [("UNHEALTHY", "10.0.0.3", "")]
+    expected, found = answered(CHECK_JSON, "check")
+    fields = ("name", "type_", "check_interval_sec", "timeout_sec", "healthy_threshold", "unhealthy_threshold")
+    for field in fields:
+        assert (getattr(found, field), field in found) == (getattr(expected, field), field in expected), field
+    assert "unhealthy_threshold" not in found  # unset: Compute's default applies (health_check_values)
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(403, gexc.Forbidden), (404, gexc.NotFound), (429, gexc.TooManyRequests), (503, gexc.ServiceUnavailable)],
+)
+def test_compute_errors_map_to_the_same_api_core_exceptions(status: int, error: type[Exception]) -> None:
+    answer = {"error": {**ERROR_JSON["error"], "code": status}}
+    raised = []
+    with recorder(status, answer) as (url, _):
+        for backends, _checks in both_clients(url):
+            with pytest.raises(error) as caught:
+                backends.get(project="p", backend_service="bs", retry=None, timeout=5)
+            raised.append((type(caught.value), caught.value.code, caught.value.message))
+    assert raised[0] == raised[1]
+
+
+def test_malformed_compute_answer_is_a_value_error_and_a_library_retry_is_refused() -> None:
+    with recorder(200, {"timeoutSec": "thirty"}) as (url, _):
+        backends = compute.BackendServicesClient(url)
+        with pytest.raises(ValueError, match="timeoutSec"):
+            backends.get(project="p", backend_service="bs", timeout=5)
+        with pytest.raises(TypeError, match="retry must be None"):
+            backends.get(project="p", backend_service="bs", timeout=5, retry=object())
 
 
 # --- against the simulator ----------------------------------------------------------------------------------------

@@ -272,7 +272,7 @@ async def _names(ctx: CheckContext, what: str, fn: Any) -> list[str]:
 async def read_load_balancer(ctx: CheckContext) -> LoadBalancerState:
     """Every configured backend service and health check, then getHealth of each backend group, concurrently."""
     config, project = ctx.config.load_balancer, ctx.config.gcp.project
-    # Build the clients off the event loop: their first use imports compute_v1 (about 2 s).
+    # Off the event loop: the first use may wait for the clients' background build (not counted in the deadline).
     backend_services, health_checks = await asyncio.to_thread(
         lambda: (ctx.clients.backend_services, ctx.clients.health_checks)
     )

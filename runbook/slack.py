@@ -30,14 +30,17 @@ from runbook.slack_messages import (
     PhaseState,
     Progress,
     SlackMessage,
+    glance,
+    markdown_to_mrkdwn,
     new_progress,
     parent_message,
     phase_detail,
     stakeholder_message,
+    stakeholder_stop_message,
+    stakeholder_stop_text,
     stakeholder_summary,
     team_pointer,
     thread_reply,
-    webhook_phase_message,
     webhook_run_message,
 )
 from runbook.slack_store import Changes, CheckHistory, ParentStore, RunHistory, compare
@@ -52,7 +55,12 @@ TOKEN_ERRORS = frozenset(
     {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "invalid_token", "no_service"}
 )
 CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
-_SECRET_PATTERNS = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|https://hooks\.slack\.com/\S+")
+# Secret values recognisable by their shape: Slack tokens and webhook URLs, JWTs (access tokens), and the password
+# of a URL with credentials (postgresql://user:PASSWORD@host): the known values themselves are replaced too.
+_SECRET_PATTERNS = re.compile(
+    r"xox[abposr]-[A-Za-z0-9-]+|https://hooks\.slack\.com/\S+|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
+)
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+@")
 _RETRIES: ContextVar[list[int] | None] = ContextVar("slack_retries", default=None)
 
 
@@ -262,13 +270,11 @@ class SlackReporter:
         line = PhaseLine(FROM_STATUS[result.status], phase_detail(result, changes.recovered))
         progress = self._current_progress()
         progress.phases[result.phase.value] = line
+        if self._mode == "webhook":  # a webhook cannot update: the run's one message comes at its end
+            return
         self._replied.add(result.phase)
         has_problems = any(c.problem for c in result.checks)
         mention, route = self._route(result)
-        if self._mode == "webhook":
-            if has_problems or not self.slack.quiet:  # quiet: a passing phase is only told in the run-end message
-                await self._webhook(webhook_phase_message(progress, result, changes, mention), "phase-end")
-            return
         await self._show_parent("parent-update")
         if has_problems:
             await self._reply(result, changes, mention)
@@ -286,10 +292,22 @@ class SlackReporter:
             )
         progress.outcome = report.verdict.value
         progress.duration_s = report.duration_s
+        handles = self._handles()
+        progress.glance = glance(report, handles, "below" if self._mode == "webhook" else "in the thread")
         summary = stakeholder_summary(report)
         quiet_pass = self.slack.quiet and report.verdict.value != "failed"
         if self._mode == "webhook":
-            await self._webhook(webhook_run_message(progress, None if quiet_pass else summary), "run-end")
+            words = markdown_to_mrkdwn(summary) if summary else None
+            if words is None:  # stopped before phase 3: stakeholders still hear it (the run failed)
+                words = stakeholder_stop_text(report, handles, self.slack.next_update)
+            problems = []
+            for result in report.phases:
+                if any(c.problem for c in result.checks):
+                    problems.append(
+                        (result, compare(self._load_previous(), list(result.checks)), self._route(result)[0])
+                    )
+            message = webhook_run_message(progress, None if quiet_pass else words, problems)
+            await self._webhook(message, "run-end")
         else:
             await self._show_parent("parent-final")
             for result in report.phases:  # problems the flow did not report phase by phase
@@ -297,10 +315,14 @@ class SlackReporter:
                     self._replied.add(result.phase)
                     changes = compare(self._load_previous(), list(result.checks))
                     await self._reply(result, changes, self._route(result)[0])
-            if summary and self.slack.stakeholder_channel and not quiet_pass and not progress.stakeholder_posted:
-                message = stakeholder_message(report.environment, summary, report.verdict.value, self.run_url)
+            told: SlackMessage | None = None
+            if summary:
+                told = stakeholder_message(report.environment, summary, report.verdict.value, self.run_url)
+            else:  # a failed run that never reached the stakeholder summary of phase 3
+                told = stakeholder_stop_message(report, handles, self.slack.next_update, self.run_url)
+            if told and self.slack.stakeholder_channel and not quiet_pass and not progress.stakeholder_posted:
                 channel = self.slack.stakeholder_channel
-                if await self._deliver("chat.postMessage", channel, message, purpose="stakeholder") is not None:
+                if await self._deliver("chat.postMessage", channel, told, purpose="stakeholder") is not None:
                     progress.stakeholder_posted = True  # a retried flow does not tell stakeholders twice
                     self._save()
         try:
@@ -369,6 +391,11 @@ class SlackReporter:
         if route is None or (self.slack.quiet and result.status != PhaseStatus.failed):
             return None, None
         return route.mention, route
+
+    def _handles(self) -> dict[Phase, str]:
+        """Each phase's owning team as people read it (@infra-oncall): said where nobody should be pinged."""
+        routes = {phase: getattr(self.slack, team, None) for phase, team in PHASE_TEAMS.items()}
+        return {phase: route.handle for phase, route in routes.items() if isinstance(route, TeamRoute)}
 
     async def _show_parent(self, purpose: str) -> None:
         """Post the parent if there is none yet (or the first post failed), else update it in place."""
@@ -482,6 +509,7 @@ class SlackReporter:
         if isinstance(value, str):
             for secret in self._scrub_values:
                 value = value.replace(secret, "[redacted]")
+            value = _URL_PASSWORD.sub(r"\1[redacted]@", value)
             return _SECRET_PATTERNS.sub("[redacted]", value)
         if isinstance(value, dict):
             return {k: self._scrub(v) for k, v in value.items()}

@@ -48,6 +48,18 @@ class SlackState(BaseModel):
         },
         description="Channel name (without #) -> channel id. Other channels answer channel_not_found.",
     )
+    usergroups: dict[str, str] = Field(
+        default_factory=lambda: {
+            "S0SIMINFRA1": "infra-oncall",
+            "S0SIMPLATF1": "platform-oncall",
+            "S0SIMPRODT1": "product-team",
+        },
+        description="User-group id -> handle: whom `<!subteam^ID>` pings (the read-back shows it).",
+    )
+    users: dict[str, str] = Field(
+        default_factory=lambda: {"U0SIMBOT01": "runbook-bot"},
+        description="Member id -> display name: whom `<@ID>` pings.",
+    )
     webhooks: dict[str, str] = Field(
         default_factory=lambda: {"T0SIMTEAM01/B0SIMHOOK01/sim-webhook-not-a-secret": "staging-deploys"},
         description="Incoming webhook id (the path after /slack/webhook/) -> channel name it posts to.",
@@ -61,6 +73,14 @@ class SlackState(BaseModel):
     socket_mode: SocketModeState = Field(
         default_factory=SocketModeState, description="The ChatOps app (Socket Mode) and the people who click."
     )
+
+    def names(self) -> dict[str, str]:
+        """Id -> readable name of every user group (@handle), member (@name) and channel (#name)."""
+        return {
+            **{gid: f"@{handle.removeprefix('@')}" for gid, handle in self.usergroups.items()},
+            **{uid: f"@{name.removeprefix('@')}" for uid, name in self.users.items()},
+            **{cid: f"#{name}" for name, cid in self.channels.items()},
+        }
 
     def resolve_channel(self, value: str) -> tuple[str, str] | None:
         """(id, name) for '#name', 'name' or an id of a configured channel, else None."""
@@ -334,7 +354,7 @@ def slack_routes(state: SlackState, log: RequestLog) -> list[BaseRoute]:
         # Not a Slack API: the simulator's own read-back of what was posted (`make demo` prints it).
         if request.query_params.get("format") == "json":
             return JSONResponse(conversation(log))
-        return PlainTextResponse(render_conversation(log) + chatops_text(hub))
+        return PlainTextResponse(render_conversation(log, state.names()) + chatops_text(hub))
 
     return [
         Route("/slack/api/{method}", api, methods=["GET", "POST"]),

@@ -2,9 +2,12 @@
 
 Replays the recorded Slack requests in order: successful chat.postMessage calls and webhook posts add messages
 (replies under their thread parent), successful chat.update calls replace a message's text and blocks. Failed calls
-(rate limited, rejected, Slack down) leave no trace, as in Slack itself.
+(rate limited, rejected, Slack down) leave no trace, as in Slack itself. The rendering shows mrkdwn as a person
+reads it (`<!subteam^S0SIMINFRA1|@infra-oncall>` as @infra-oncall, links as "label (url)") and says whom each
+message pings: a literal "@infra-oncall" pings nobody, and neither does the id of a group the workspace lacks.
 """
 
+import re
 from typing import Any
 
 from simulator.requestlog import RecordedRequest, RequestLog
@@ -60,6 +63,39 @@ def conversation(log: RequestLog | list[RecordedRequest]) -> list[dict[str, Any]
     return list(channels.values())
 
 
+_MARKUP = re.compile(r"<([^<>\n]*)>")
+_SPECIAL = {"here", "channel", "everyone"}
+
+
+def readable(text: str, names: dict[str, str] | None = None) -> tuple[str, list[str]]:
+    """mrkdwn as Slack shows it, and whom it pings. `names`: id -> "@handle"/"#channel" of the workspace (None:
+    unknown workspace, every mention is taken to ping its label)."""
+    pings: list[str] = []
+
+    def one(match: re.Match[str]) -> str:
+        target, _, label = match.group(1).partition("|")
+        mentioned = target.removeprefix("!subteam^") if target.startswith("!subteam^") else None
+        if mentioned is None and target.startswith("@"):
+            mentioned = target[1:]
+        if mentioned is not None:
+            shown = (names or {}).get(mentioned) or label or f"@{mentioned}"
+            known = names is None or mentioned in names
+            pings.append(shown if known else f"nobody ({mentioned} is no user group or member here)")
+            return shown
+        if target.startswith("#"):
+            return (names or {}).get(target[1:]) or (f"#{label}" if label else target)
+        if target.startswith("!"):
+            special = target[1:].split("^")[0]
+            if special in _SPECIAL:
+                pings.append(f"@{special}")
+                return f"@{special}"
+            return label or target
+        return f"{label} ({target})" if label else target
+
+    shown = _MARKUP.sub(one, text)
+    return shown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"), pings
+
+
 def _text_of(element: Any) -> str:
     if isinstance(element, dict):
         text = element.get("text")
@@ -87,24 +123,36 @@ def _block_lines(block: dict[str, Any]) -> list[str]:
     return [f"[{kind} block]"]
 
 
-def _message_lines(message: dict[str, Any], indent: str) -> list[str]:
-    """Blocks when present (what Slack shows), else the text."""
-    body: list[str] = []
+def _message_lines(message: dict[str, Any], indent: str, names: dict[str, str] | None) -> list[str]:
+    """Blocks when present (what Slack shows), else the text; then whom the message pings."""
+    raw: list[str] = []
     for block in message["blocks"]:
-        body.extend(_block_lines(block))
-    if not body:
-        body = message["text"].splitlines() or [""]
+        raw.extend(_block_lines(block))
+    if not raw:
+        raw = message["text"].splitlines() or [""]
+    body: list[str] = []
+    pings: list[str] = []
+    for line in raw:
+        shown, pinged = readable(line, names)
+        body.append(shown)
+        pings.extend(p for p in pinged if p not in pings)
+    if pings:
+        body.append(f"(pings {', '.join(pings)})")
     marks = "  (edited)" if message["edited"] else ""
     marks += "  (via webhook)" if message["source"] == "webhook" else ""
     lines = [f"{indent}[{message['ts']}] {body[0]}{marks}"]
     lines.extend(f"{indent}{' ' * (len(message['ts']) + 3)}{line}" for line in body[1:])
     for reply in message["replies"]:
-        lines.extend(_message_lines(reply, indent + "    > "))
+        lines.extend(_message_lines(reply, indent + "    > ", names))
     return lines
 
 
-def render_conversation(source: RequestLog | list[dict[str, Any]]) -> str:
-    """Plain-text rendering of `conversation(log)` (or of the log itself), one section per channel."""
+def render_conversation(source: RequestLog | list[dict[str, Any]], names: dict[str, str] | None = None) -> str:
+    """Plain-text rendering of `conversation(log)` (or of the log itself), one section per channel.
+
+    `names` (SlackState.names()) maps the workspace's ids to @handles and #channels, so mentions read as in Slack
+    and a mention of an id the workspace lacks shows as pinging nobody.
+    """
     channels = conversation(source) if isinstance(source, RequestLog) else source
     if not channels:
         return "(no Slack messages)"
@@ -112,6 +160,6 @@ def render_conversation(source: RequestLog | list[dict[str, Any]]) -> str:
     for channel in channels:
         lines = [f"{channel['channel']} ({channel['channel_id']})"]
         for message in channel["messages"]:
-            lines.extend(_message_lines(message, "  "))
+            lines.extend(_message_lines(message, "  ", names))
         sections.append("\n".join(lines))
     return "\n\n".join(sections) + "\n"

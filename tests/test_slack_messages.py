@@ -1,11 +1,17 @@
-"""The Slack messages of a run, built from results: content, routing words, Slack's Block Kit limits, no secrets."""
+"""The Slack messages of a run, built from results: content, routing words, Slack's Block Kit limits, no secrets.
+
+Also the team routes of the config that the mentions come from (ids that ping, handles that people read).
+"""
 
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from slack_sdk.models.blocks import Block
 
+from runbook.config import TeamRoute
+from runbook.config_file import ConfigError, load_config
 from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus, RunReport, Severity, Status
 from runbook.slack_messages import (
     EVIDENCE_CHARS,
@@ -14,19 +20,27 @@ from runbook.slack_messages import (
     PhaseState,
     Progress,
     SlackMessage,
+    evidence_text,
+    glance,
+    is_secret_key,
     new_progress,
     parent_message,
     phase_detail,
+    redact,
     stakeholder_message,
+    stakeholder_stop_message,
     stakeholder_summary,
     team_pointer,
     thread_reply,
-    webhook_phase_message,
+    webhook_run_message,
 )
 from runbook.slack_store import Changes, CheckHistory
 
 T0 = datetime(2025, 9, 18, 2, 0, tzinfo=UTC)
 NO_CHANGES = Changes((), {}, ())
+INFRA = TeamRoute(id="S0INFRA001", handle="@infra-oncall", channel="#staging-alerts")
+PLATFORM = TeamRoute(id="S0PLATFORM1", handle="platform-oncall")
+HANDLES = {Phase.infrastructure: "@infra-oncall", Phase.restoration: "@platform-oncall"}
 
 
 def check(check_id: str, status: Status, severity: Severity = Severity.P0, **fields: Any) -> CheckResult:
@@ -129,17 +143,39 @@ def test_thread_reply_mentions_the_team_and_gives_summary_evidence_and_fix_of_ea
     assert message.text.startswith("<!subteam^S0INFRA> Infrastructure validation failed: vpc-connector FAIL")
 
 
-def test_long_evidence_is_truncated_with_a_note_and_stays_within_the_section_limit() -> None:
-    evidence = {"services": [{"name": f"svc-{i}", "annotations": "x" * 200} for i in range(100)]}
+def test_long_evidence_is_truncated_with_a_note_and_the_failing_service_first() -> None:
+    services = [{"name": f"svc-{i:02d}", "ready": True, "annotations": "x" * 200} for i in range(100)]
+    services[87] = {**services[87], "ready": False}
     result = PhaseResult(
         phase=Phase.restoration,
         status=PhaseStatus.failed,
-        checks=(check("cloud-run-ready", Status.FAIL, evidence=evidence),),
+        checks=(check("cloud-run-ready", Status.FAIL, evidence={"services": services}),),
     )
     blocks = validated(thread_reply(result, NO_CHANGES, None))
-    evidence_text = next(b["text"]["text"] for b in blocks if "*Evidence*" in b.get("text", {}).get("text", ""))
-    assert f"Evidence truncated: showing {EVIDENCE_CHARS} of" in evidence_text
-    assert len(evidence_text) <= 3000
+    shown = next(b["text"]["text"] for b in blocks if "*Evidence*" in b.get("text", {}).get("text", ""))
+    assert f"Evidence truncated: showing {EVIDENCE_CHARS} of" in shown and "failing entries first" in shown
+    assert len(shown) <= 3000
+    assert shown.index('"svc-87"') < shown.index('"svc-00"')  # the broken one survives the cut, first
+    assert '"svc-99"' not in shown
+
+
+def test_truncated_evidence_puts_entries_about_failing_services_first_not_alphabetically() -> None:
+    healthy = {"http_status": 200, "status": "ok", "latency_ms": 12, "body": "y" * 300}
+    evidence = {
+        "netra-auth-service /health": healthy,
+        "netra-backend-staging /health": healthy,
+        "netra-frontend-staging /health": healthy,
+        "zz-last-service /health": {"http_status": 503, "status": "unhealthy", "latency_ms": 9},
+        "services": {"a-service": healthy, "b-service": "not found"},
+    }
+    text = evidence_text(evidence, limit=400)
+    assert text.startswith('*Evidence*\n```{\n "zz-last-service /health": {\n  "http_status": 503')
+    assert '"b-service": "not found"' in text  # nested: the missing service leads its own dict
+    assert "netra-auth-service" not in text and "Evidence truncated" in text  # healthy ones are what is cut
+    named = evidence_text(evidence, limit=300, summary="netra-frontend-staging /health: expected 200, found 404")
+    assert named.startswith('*Evidence*\n```{\n "netra-frontend-staging /health"')
+    timeline = {"frames": [{"type": "agent_started", "t_ms": 1}, {"type": "agent_error", "error": "boom"}]}
+    assert evidence_text(timeline).index("agent_started") < evidence_text(timeline).index("agent_error")
 
 
 def test_many_problems_fit_in_fifty_blocks_with_a_note() -> None:
@@ -188,6 +224,47 @@ def test_evidence_under_secret_looking_keys_is_redacted() -> None:
     assert "postgres-password-staging" in text  # a secret's name is not its value
 
 
+@pytest.mark.parametrize(
+    "key",
+    ["password", "db_password", "access_token", "accessToken", "refresh-token", "Authorization", "X-E2E-Bypass-Key",
+     "api_key", "openaiApiKey", "client_secret", "secret", "Cookie", "credentials", "tokens", "private_key",
+     "secret_value"],
+)  # fmt: skip
+def test_keys_naming_a_secret_are_secret(key: str) -> None:
+    assert is_secret_key(key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["token_ms", "tokens_used", "token_type", "password_env", "bypass_key_block",
+     "secrets_referenced", "secrets_not_verified", "latency_ms", "missing", "keyboard", "monkey", "cache_key",
+     "passwordless_login_enabled"],
+)  # fmt: skip
+def test_timings_counters_and_where_secrets_live_are_not_secret_keys(key: str) -> None:
+    assert not is_secret_key(key)
+
+
+def test_redaction_keeps_timings_and_booleans_but_replaces_values_under_secret_keys_at_any_depth() -> None:
+    evidence = {
+        "token_ms": 41.5,
+        "tokens_used": 1234,
+        "password_env": "RUNBOOK_DB_PASSWORD",
+        "password_set": True,
+        "auth": {"token": None, "headers": {"Authorization": "Bearer abc.def.ghi"}},
+        "tokens": ["t-one", "t-two"],
+        "pin_password": 123456,
+    }
+    assert redact(evidence) == {
+        "token_ms": 41.5,
+        "tokens_used": 1234,
+        "password_env": "RUNBOOK_DB_PASSWORD",
+        "password_set": True,
+        "auth": {"token": None, "headers": {"Authorization": "[redacted]"}},
+        "tokens": ["[redacted]", "[redacted]"],
+        "pin_password": "[redacted]",
+    }
+
+
 def test_phase_detail_lists_problems_and_recoveries_or_the_skip_reason() -> None:
     result = PhaseResult(
         phase=Phase.infrastructure,
@@ -206,10 +283,10 @@ def test_team_pointer_names_the_problems_and_where_the_thread_is() -> None:
         status=PhaseStatus.failed,
         checks=(check("health-endpoints", Status.FAIL, phase=Phase.restoration),),
     )
-    message = team_pointer("staging", result, "@platform-oncall", "C0STGDEPLOY", "http://prefect/run")
+    message = team_pointer("staging", result, PLATFORM.mention, "C0STGDEPLOY", "http://prefect/run")
     blocks = validated(message)
     assert blocks[0]["text"]["text"].startswith(
-        "@platform-oncall Service restoration failed in staging: health-endpoints. Details in the thread"
+        "<!subteam^S0PLATFORM1|@platform-oncall> Service restoration failed in staging: health-endpoints. Details"
     )
     assert (
         "<#C0STGDEPLOY>" in blocks[0]["text"]["text"]
@@ -231,13 +308,133 @@ def test_stakeholder_summary_comes_from_the_check_evidence_and_is_slack_markdown
     assert blocks[1]["text"]["text"].startswith("*Staging (local) is ready for use.*")
 
 
-def test_webhook_phase_message_carries_progress_and_problems_in_one_message() -> None:
-    progress = new_progress("local", "nightly", list(Phase), None, T0)
-    progress.phases["infrastructure"] = PhaseLine(PhaseState.failed)
-    result = PhaseResult(phase=Phase.infrastructure, status=PhaseStatus.failed, checks=(check("secrets", Status.FAIL),))
-    message = webhook_phase_message(progress, result, NO_CHANGES, "@infra-oncall", now=T0)
-    text = all_text(message)
-    assert (
-        "❌ *Infrastructure validation*: failed" in text and "@infra-oncall *Infrastructure validation failed*" in text
+def stopped_at_infrastructure() -> RunReport:
+    infrastructure = PhaseResult(
+        phase=Phase.infrastructure,
+        status=PhaseStatus.failed,
+        checks=(
+            check(
+                "vpc-connector",
+                Status.FAIL,
+                summary="connector staging-connector is in state ERROR",
+                remediation="gcloud compute networks vpc-access connectors describe staging-connector\nthen recreate",
+            ),
+            check("secrets", Status.ERROR, Severity.P1, summary="permission denied", remediation="grant the role"),
+            check("monitoring", Status.WARN, Severity.P2),
+        ),
     )
-    validated(message)
+    reason = infrastructure.failure_reason()
+    skipped = [PhaseResult(phase=p, status=PhaseStatus.skipped, skip_reason=reason) for p in list(Phase)[1:]]
+    return RunReport(environment="staging", started_at=T0, duration_s=3.0, phases=(infrastructure, *skipped))
+
+
+def test_failed_run_glance_says_what_broke_the_fix_and_who_is_on_it_without_pinging() -> None:
+    text = glance(stopped_at_infrastructure(), HANDLES, "in the thread")
+    lines = text.splitlines()
+    assert lines[0] == "❌ *vpc-connector* (P0 FAIL): connector staging-connector is in state ERROR"
+    assert lines[1].strip() == "Fix: gcloud compute networks vpc-access connectors describe staging-connector …"
+    assert lines[2].startswith("⛔ *secrets* (P1 ERROR): permission denied")
+    assert "monitoring" not in text  # a P2 warning did not close the gate
+    assert lines[-1] == "On it: @infra-oncall · Evidence and every fix in the thread."
+    assert "<!subteam" not in text
+    passed = RunReport(
+        environment="staging", started_at=T0, phases=(PhaseResult(phase=Phase.business, status=PhaseStatus.passed),)
+    )
+    assert glance(passed, HANDLES, "in the thread") == ""
+    progress = new_progress("staging", "manual", list(Phase), None, T0)
+    progress.outcome, progress.glance = "failed", text
+    blocks = validated(parent_message(progress))
+    assert blocks[-1]["text"]["text"].startswith("❌ *Verdict: failed*\n❌ *vpc-connector* (P0 FAIL)")
+
+
+def test_stakeholders_hear_in_plain_words_when_the_run_stops_before_business_validation() -> None:
+    message = stakeholder_stop_message(
+        stopped_at_infrastructure(), HANDLES, "when the runbook runs again after the fix.", "http://prefect/run"
+    )
+    assert message is not None
+    blocks = validated(message)
+    body = blocks[1]["text"]["text"].splitlines()
+    assert body == [
+        "*Staging (staging) is NOT usable right now.*",
+        "The handoff runbook stopped at *infrastructure validation* (vpc connector, secrets failed). Not checked "
+        "yet: service restoration, business validation (users logging in and getting AI responses).",
+        "*Who is on it:* the infrastructure team (@infra-oncall).",
+        "*Next update:* when the runbook runs again after the fix.",
+    ]
+    assert blocks[0]["text"]["text"] == "Staging status · staging"
+    assert "<http://prefect/run|Prefect flow run>" in blocks[2]["elements"][0]["text"]
+    assert message.text.startswith("Staging status (staging): Staging (staging) is NOT usable right now.")
+    passed = RunReport(
+        environment="staging", started_at=T0, phases=(PhaseResult(phase=Phase.business, status=PhaseStatus.passed),)
+    )
+    assert stakeholder_stop_message(passed, HANDLES, "soon", None) is None
+
+
+def test_webhook_run_message_is_one_message_with_progress_stakeholder_words_and_every_phase_problems() -> None:
+    report = stopped_at_infrastructure()
+    progress = new_progress("staging", "nightly", list(Phase), None, T0)
+    progress.phases["infrastructure"] = PhaseLine(PhaseState.failed, phase_detail(report.phases[0]))
+    progress.phases["restoration"] = PhaseLine(PhaseState.skipped, report.phases[1].skip_reason or "")
+    progress.phases["business"] = PhaseLine(PhaseState.skipped, report.phases[2].skip_reason or "")
+    progress.outcome, progress.glance = "failed", glance(report, HANDLES, "below")
+    message = webhook_run_message(
+        progress, "*Staging (staging) is NOT usable right now.*", [(report.phases[0], NO_CHANGES, INFRA.mention)]
+    )
+    blocks = validated(message)
+    text = all_text(message)
+    assert "⏭️ *Service restoration*: skipped" in text and "Evidence and every fix below." in text
+    assert "<!subteam^S0INFRA001|@infra-oncall> *Infrastructure validation failed*: 3 checks" in text
+    assert [b["type"] for b in blocks].count("divider") >= 2
+    words = next(i for i, b in enumerate(blocks) if "NOT usable" in json.dumps(b))
+    details = next(i for i, b in enumerate(blocks) if "3 checks to look at" in json.dumps(b))
+    assert words < details  # the short words for stakeholders are never what gets cut
+
+
+def test_progress_read_back_from_sorted_json_keeps_the_phases_in_plan_order() -> None:
+    progress = new_progress("staging", "manual", list(Phase), None, T0)
+    progress.phases["infrastructure"] = PhaseLine(PhaseState.passed)
+    stored = json.loads(json.dumps(progress.to_dict(), sort_keys=True))  # what slack_store writes
+    assert list(stored["phases"]) == ["business", "infrastructure", "restoration"]
+    restored = Progress.from_dict(stored)
+    assert list(restored.phases) == ["infrastructure", "restoration", "business"]
+    lines = validated(parent_message(restored))[2]["text"]["text"].splitlines()
+    assert [line.split("*")[1] for line in lines] == [
+        "Infrastructure validation",
+        "Service restoration",
+        "Business validation",
+    ]
+
+
+def test_team_route_renders_a_group_or_member_mention_that_pings_with_a_readable_handle() -> None:
+    assert INFRA.mention == "<!subteam^S0INFRA001|@infra-oncall>"
+    assert PLATFORM.handle == "@platform-oncall"
+    assert TeamRoute(id="U0JANEDOE1", handle="jane").mention == "<@U0JANEDOE1>"
+    assert TeamRoute(id="W0ENTERPR1", handle="jane").mention == "<@W0ENTERPR1>"
+    pasted = TeamRoute(id="<!subteam^S0INFRA001|@infra-oncall>", handle="@infra-oncall")
+    assert pasted.id == "S0INFRA001"
+    config = load_config("local")
+    assert config.slack.infrastructure is not None
+    assert config.slack.infrastructure.mention == "<!subteam^S0SIMINFRA1|@infra-oncall>"
+    staging = load_config("staging").slack
+    assert staging.platform is not None and staging.platform.mention.startswith("<!subteam^S")
+
+
+@pytest.mark.parametrize(
+    ("route", "key", "found"),
+    [
+        ({"id": "@infra-oncall", "handle": "@infra-oncall"}, "slack.infrastructure.id", "'@infra-oncall'"),
+        ({"id": "s0infra001", "handle": "@infra-oncall"}, "slack.infrastructure.id", "'s0infra001'"),
+        ({"id": "C0STGALERTS", "handle": "@infra-oncall"}, "slack.infrastructure.id", "'C0STGALERTS'"),
+        ({"mention": "@infra-oncall"}, "slack.infrastructure", "mention = '@infra-oncall'"),
+    ],
+)
+def test_a_literal_handle_or_malformed_id_is_a_config_error_saying_how_to_find_the_id(
+    route: dict[str, str], key: str, found: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config("local", {"slack": {"infrastructure": route}})
+    message = str(raised.value)
+    assert f"{key}: expected " in message and f"found {found}" in message
+    assert "user-group id" in message and "member id" in message
+    assert "a literal @handle notifies nobody" in message
+    assert "Copy group ID" in message and "usergroups.list" in message and "Copy member ID" in message

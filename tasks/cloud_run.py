@@ -2,7 +2,9 @@
 
 Phase 1 (infrastructure validation): `service-drift`, which compares each configured service's revision template
 (`services.get`, Cloud Run Admin API v2) with the configuration -- VPC connector, VPC egress, Cloud SQL instances and
-the secrets it references -- and checks that every referenced secret exists in Secret Manager. The platform's own
+the secrets it references -- and checks that every referenced VPC connector exists (`connectors.get`, VPC Access) and
+every referenced secret exists in Secret Manager. When one of those lookups is denied, what could be compared is still
+reported, and what could not is named. The platform's own
 scripts disagree about these names (see reference/netra-staging.md), so naming each disagreement is the point.
 
 Phase 2 (service restoration) checks of the same service belong in this module too, below the phase 1 section.
@@ -10,7 +12,7 @@ Phase 2 (service restoration) checks of the same service belong in this module t
 
 import asyncio
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import task
@@ -40,6 +42,7 @@ class DeployedSettings:
     connector: str | None  # short name
     direct_vpc: bool  # Direct VPC egress (network interfaces) instead of a connector
     egress: str | None  # VpcEgress enum name; None without any VPC access
+    connector_ref: str | None = None  # as referenced: a short name or `projects/P/locations/R/connectors/N`
     cloudsql_instances: tuple[str, ...]
     secrets: tuple[str, ...]  # as referenced: `id` or `projects/P/secrets/id`
 
@@ -76,7 +79,29 @@ def deployed_settings(service: Any) -> DeployedSettings:
             reference = env.value_source.secret_key_ref.secret
             if reference:
                 secrets.append(reference)
-    return DeployedSettings(connector, direct_vpc, egress, _unique(instances), _unique(secrets))
+    return DeployedSettings(connector, direct_vpc, egress, _unique(instances), _unique(secrets), vpc.connector or None)
+
+
+def connector_resource(reference: str, project: str, region: str) -> str:
+    """The full name of a revision's connector reference.
+
+    Cloud Run v2 takes `template.vpcAccess.connector` either as `projects/P/locations/R/connectors/N` (P an id or a
+    number) or as a bare name, which means a connector in the service's own project and region.
+    """
+    if reference.startswith("projects/"):
+        return reference.rstrip("/")
+    return f"projects/{project}/locations/{region}/connectors/{reference}"
+
+
+def _connector_elsewhere(resource: str, project: str, region: str, project_number: str | None) -> str | None:
+    """Where a connector lives when that is not this project and region (None when it is ours)."""
+    parts = resource.split("/")
+    if len(parts) != 6 or parts[0] != "projects" or parts[2] != "locations" or parts[4] != "connectors":
+        return f"an unrecognised reference {resource!r}"
+    ours = parts[1] in (project, project_number) or (project_number is None and parts[1].isdigit())
+    if ours and parts[3] == region:
+        return None
+    return f"projects/{parts[1]}/locations/{parts[3]}"
 
 
 def _unique(items: Iterable[str]) -> tuple[str, ...]:
@@ -101,19 +126,35 @@ def service_drift(
     expected: ServiceConfig,
     deployed: DeployedSettings,
     existing_secrets: Collection[str] | None,
+    *,
+    region: str | None = None,
+    connectors: Mapping[str, bool] | None = None,
     project: str,
     project_number: str | None = None,
 ) -> list[Drift]:
     """Every disagreement of one service with its configuration (empty when it matches).
 
-    FAIL for what breaks the service (wrong or missing connector, wrong egress, a configured Cloud SQL instance or
-    secret not mounted, a referenced secret that does not exist); WARN for extras the configuration does not list
-    (a connector where none is configured, an additional Cloud SQL instance). `existing_secrets` None: not verified.
+    FAIL for what breaks the service (wrong or missing connector, a connector of the configured name in another
+    project or region, a referenced connector that does not exist, wrong egress, a configured Cloud SQL instance
+    or secret not mounted, a referenced secret that does not exist); WARN for extras the configuration does not
+    list (a connector where none is configured, an additional Cloud SQL instance). `existing_secrets` None: not
+    verified. `connectors` maps full connector names to whether they exist; a name not in it was not verified.
+    `region` None: the connector's project and region are not compared.
     """
     name = expected.name
     drifts: list[Drift] = []
     want_egress = expected.vpc_egress
-    if expected.vpc_connector and deployed.connector != expected.vpc_connector:
+    resource = connector_resource(deployed.connector_ref, project, region or "") if deployed.connector_ref else None
+    elsewhere = (
+        _connector_elsewhere(resource, project, region, project_number) if resource and region is not None else None
+    )
+    if expected.vpc_connector and deployed.connector == expected.vpc_connector and elsewhere:
+        text = (
+            f"{name} uses connector {deployed.connector_ref} ({elsewhere}), config says {expected.vpc_connector} "
+            f"in projects/{project}/locations/{region}"
+        )
+        drifts.append(Drift(name, text, (f"--vpc-connector {expected.vpc_connector}",)))
+    elif expected.vpc_connector and deployed.connector != expected.vpc_connector:
         found = f"uses connector {deployed.connector}" if deployed.connector else "has no VPC connector"
         if deployed.direct_vpc and not deployed.connector:
             found += " (Direct VPC egress)"
@@ -122,6 +163,21 @@ def service_drift(
             flags.append(f"--vpc-egress {EGRESS_FLAGS[want_egress]}")
         drifts.append(Drift(name, f"{name} {found}, config says {expected.vpc_connector}", tuple(flags)))
     elif not expected.vpc_connector and deployed.connector:
+    if resource and connectors is not None and connectors.get(resource) is False:
+        short = short_name(resource)
+        text = f"{name} references VPC connector {resource}, which does not exist"
+        where = resource.rsplit("/connectors/", 1)[0]
+        parts = where.split("/")
+        command = (
+            f"Create connector {short} (gcloud compute networks vpc-access connectors create {short} --region "
+            f"{parts[-1]} --project {parts[1]} --network NETWORK --range CIDR_28) or deploy {name} with an existing one"
+            if len(parts) == 4
+            else f"Deploy {name} with an existing VPC connector"
+        )
+        fix_flags: tuple[str, ...] = (f"--vpc-connector {expected.vpc_connector}",) if expected.vpc_connector else ()
+        if expected.vpc_connector and short == expected.vpc_connector:
+            fix_flags = ()  # the configured connector itself is missing: creating it is the fix, not an update
+        drifts.append(Drift(name, text, fix_flags, command=command))
         text = f"{name} uses connector {deployed.connector}, config says none"
         drifts.append(Drift(name, text, ("--clear-vpc-connector",), status=Status.WARN))
     if want_egress and deployed.egress is not None:
@@ -161,6 +217,11 @@ class DriftInputs:
 
     services: Mapping[str, Any | None]
     existing_services: Sequence[str] = ()
+    secrets_remediation: str = ""  # e.g. the role to grant when listing secrets was denied
+    connectors: Mapping[str, bool] = field(default_factory=dict)  # full connector name -> exists
+    connectors_error: str = ""  # why the referenced connectors' existence was not verified
+    connectors_remediation: str = ""
+    existing_connectors: Sequence[str] = ()  # the region's connectors, read only when a referenced one is missing
     existing_secrets: Collection[str] | None = None
     secrets_error: str = ""  # why existing_secrets is None
 
@@ -176,9 +237,11 @@ def decide_service_drift(
 
     Returns:
         PASS when every service matches; FAIL naming each disagreement (and each missing service, listing the ones
-        that exist); WARN when only extras were found; ERROR when nothing disagrees but the secrets' existence could
-        not be verified.
+        that exist); WARN when only extras were found, or when everything that could be compared matches but a
+        lookup was denied or failed (whether referenced secrets or VPC connectors exist): the summary says what was
+        compared and what was not, and the remediation how to let the runbook see it.
     """
+    compared = 0
     drifts: list[Drift] = []
     evidence: dict[str, Any] = {"services": {}}
     for expected in configured:
@@ -188,33 +251,63 @@ def decide_service_drift(
             text = f"service {expected.name} not found in {region} (existing: {there})"
             command = f"Deploy {expected.name} to {region}, or fix [[services]] name = {expected.name!r} in the config."
             drifts.append(Drift(expected.name, text, command=command))
+        compared += 1
             evidence["services"][expected.name] = "not found"
             continue
         deployed = deployed_settings(service)
-        drifts += service_drift(expected, deployed, inputs.existing_secrets, project, project_number)
+        drifts += service_drift(
+            expected,
+            deployed,
+            inputs.existing_secrets,
+            project,
+            project_number,
+            region=region,
+            connectors=inputs.connectors,
+        )
         evidence["services"][expected.name] = {
             "connector": deployed.connector,
             "egress": deployed.egress,
             "cloudsql_instances": list(deployed.cloudsql_instances),
+    missing_connectors = [name for name, exists in inputs.connectors.items() if not exists]
+    if missing_connectors:
+        evidence["connectors_missing"] = missing_connectors
+        evidence["connectors_in_region"] = list(inputs.existing_connectors)
+    not_verified: dict[str, str] = {}
+    if inputs.connectors_error:
+        not_verified["connectors"] = inputs.connectors_error
             "secrets_referenced": len(deployed.secrets),
         }
     if inputs.existing_secrets is None:
-        evidence["secrets_not_verified"] = inputs.secrets_error or "secret list unavailable"
+        not_verified["secrets"] = inputs.secrets_error or "secret list unavailable"
+    if not_verified:
+        evidence["not_verified"] = not_verified
+    access = "\n".join(
+        fix for fix in (inputs.connectors_remediation, inputs.secrets_remediation) if fix and not_verified
+    )
+    unverified = "; ".join(
+        f"whether referenced {'VPC connectors' if what == 'connectors' else 'secrets'} exist ({why})"
+        for what, why in not_verified.items()
+    )
     evidence["drift"] = [d.text for d in drifts]
     remediation = _remediation(drifts, project, region)
     failures = [d for d in drifts if d.status == Status.FAIL]
     if failures:
-        return Finding(Status.FAIL, _summary(drifts), evidence, remediation)
-    if inputs.existing_secrets is None:
-        summary = f"could not verify that referenced secrets exist: {inputs.secrets_error}"
-        if drifts:
-            summary += "; " + _summary(drifts)
-        return Finding(Status.ERROR, summary, evidence, remediation)
+        summary = _summary(drifts) + (f"; not verified: {unverified}" if unverified else "")
+        return Finding(Status.FAIL, summary, evidence, "\n".join(filter(None, (remediation, access))))
+    if not_verified:
+        checked = (
+            "connector, egress, Cloud SQL and secret references"
+            + ("" if "connectors" in not_verified else ", connectors exist")
+            + ("" if "secrets" in not_verified else ", secrets exist")
+        )
+        summary = f"{compared} of {len(configured)} services match the configuration ({checked}); not verified: "
+        summary += unverified + ("; " + _summary(drifts) if drifts else "")
+        return Finding(Status.WARN, summary, evidence, "\n".join(filter(None, (remediation, access))))
     if drifts:
         return Finding(Status.WARN, _summary(drifts), evidence, remediation)
     return Finding(
         Status.PASS,
-        f"all {len(configured)} services match the configuration (connector, egress, Cloud SQL, secrets)",
+        f"all {len(configured)} services match the configuration (connector exists, egress, Cloud SQL, secrets)",
         evidence,
     )
 
@@ -264,28 +357,104 @@ async def _existing_services(ctx: CheckContext) -> list[str]:
     return sorted(short_name(service.name) for service in answer.services)
 
 
-async def _secret_ids(ctx: CheckContext, inventory: SecretInventory | None) -> tuple[frozenset[str] | None, str]:
-    """The project's secret ids, or None and why (a Secret Manager problem must not hide the service's drift)."""
+async def _secret_ids(ctx: CheckContext, inventory: SecretInventory | None) -> tuple[frozenset[str] | None, str, str]:
+    """The project's secret ids, or None, why and the fix (a Secret Manager problem must not hide the drift)."""
     try:
-        return (await inventory.secret_ids(ctx) if inventory else await list_secret_ids(ctx)), ""
+        return (await inventory.secret_ids(ctx) if inventory else await list_secret_ids(ctx)), "", ""
     except CheckAbort as abort:
-        return None, abort.summary
+        return None, abort.summary, abort.remediation
+
+
+async def _connectors(ctx: CheckContext, services: Mapping[str, Any | None]) -> tuple[dict[str, bool], str, str]:
+    """Whether each connector the services' revisions reference exists (`connectors.get`, concurrently).
+
+    Returns the map (full name -> exists), and why and how to fix it when the lookups could not answer (then the
+    map holds what was learnt before). A 404 is an answer: the connector does not exist.
+    """
+    gcp = ctx.config.gcp
+    references = {
+        connector_resource(ref, gcp.project, gcp.region)
+        for ref in (deployed_settings(s).connector_ref for s in services.values() if s is not None)
+        if ref
+    }
+    if not references:
+        return {}, "", ""
+    client = await asyncio.to_thread(lambda: ctx.clients.vpcaccess)  # the first use imports the library
+
+    async def exists(name: str) -> bool:
+        return await ctx.call_optional("vpcaccess", f"connector {name}", client.get_connector, name=name) is not None
+
+    found: dict[str, bool] = {}
+    try:
+        async with asyncio.TaskGroup() as group:
+            jobs = {name: group.create_task(exists(name)) for name in sorted(references)}
+    except ExceptionGroup as errors:
+        abort = next((e for e in errors.exceptions if isinstance(e, CheckAbort)), None)
+        if abort is None:
+            raise errors.exceptions[0] from None
+        found = {
+            name: job.result()
+            for name, job in jobs.items()
+            if job.done() and not job.cancelled() and job.exception() is None
+        }
+        return found, abort.summary, abort.remediation
+    return {name: job.result() for name, job in jobs.items()}, "", ""
+
+
+async def _existing_connectors(ctx: CheckContext) -> list[str]:
+    """The region's connectors (first page), to name them after a referenced one was not found; [] when unreadable."""
+    try:
+        answer = await ctx.call(
+            "vpcaccess",
+            f"connectors in {ctx.clients.location()}",
+            ctx.clients.vpcaccess.list_connectors,
+            request={"parent": ctx.clients.location(), "page_size": 100},
+        )
+    except CheckAbort:
+        return []
+    return sorted(short_name(connector.name) for connector in answer.connectors)
 
 
 async def read_drift_inputs(ctx: CheckContext, inventory: SecretInventory | None) -> DriftInputs:
-    """Every configured service and the secret list, concurrently; the service list only after a 404."""
+    """Every configured service and the secret list, concurrently; then the connectors the services reference.
+
+    The service list is read only after a service was not found, the connector list only after a connector was not.
+    """
     # Build both clients off the event loop: the first use imports the library (seconds, not milliseconds).
     await asyncio.to_thread(lambda: (ctx.clients.run_services, ctx.clients.secretmanager))
     try:
         async with asyncio.TaskGroup() as group:
+            connectors_job = group.create_task(_connectors_after(ctx, jobs))
             secrets_job = group.create_task(_secret_ids(ctx, inventory))
             jobs = {s.name: group.create_task(_optional_service(ctx, s.name)) for s in ctx.config.services}
     except ExceptionGroup as errors:  # one failed read ends the check: report it, not the group
         raise errors.exceptions[0] from None
     services = {name: job.result() for name, job in jobs.items()}
     existing = await _existing_services(ctx) if None in services.values() else []
-    secret_ids, secrets_error = secrets_job.result()
-    return DriftInputs(services, existing, secret_ids, secrets_error)
+    secret_ids, secrets_error, secrets_fix = secrets_job.result()
+    connectors, connectors_error, connectors_fix = connectors_job.result()
+    in_region = await _existing_connectors(ctx) if False in connectors.values() else []
+    return DriftInputs(
+        services,
+        existing,
+        secret_ids,
+        secrets_error,
+        secrets_fix,
+        connectors,
+        connectors_error,
+        connectors_fix,
+        in_region,
+    )
+
+
+async def _connectors_after(
+    ctx: CheckContext, jobs: Mapping[str, "asyncio.Task[Any | None]"]
+) -> tuple[dict[str, bool], str, str]:
+    """`_connectors` once every service is read (concurrently with the secret listing)."""
+    await asyncio.wait(jobs.values())
+    if any(job.exception() for job in jobs.values()):
+        return {}, "", ""  # the failed service read ends the check
+    return await _connectors(ctx, {name: job.result() for name, job in jobs.items()})
 
 
 async def _check_service_drift(ctx: CheckContext, inventory: SecretInventory | None) -> CheckResult:
@@ -303,14 +472,16 @@ async def service_drift_check(
     Verifies, for every `[[services]]` entry, that the service exists and that its revision template uses the
     configured VPC connector (none configured but one present is drift too) and egress (Cloud Run v2 enum names),
     mounts the configured Cloud SQL instances (volumes, and the older `run.googleapis.com/cloudsql-instances`
-    annotation), references the configured secrets, and that every secret it references exists in Secret Manager.
+    annotation), references the configured secrets, and that every VPC connector and secret it references exists
+    (a connector of the configured name in another project or region is drift too). When Secret Manager or VPC
+    Access denies the lookup, the rest is still compared and the summary says what was not verified (WARN).
     Why it matters: the platform's deploy script, diagnostic script and terraform disagree about these names; a
     revision deployed with the wrong connector or egress loses its Cloud SQL socket, and a missing secret stops the
     next revision from starting.
 
     Args:
         config: The environment (`config.services`).
-        clients: The Google client factory (`run_services`, `secretmanager`).
+        clients: The Google client factory (`run_services`, `secretmanager`, `vpcaccess`).
         inventory: Shares the secret listing with the `secrets` check; None lists independently.
 
     Example:

@@ -10,7 +10,14 @@ from runbook.config import RunbookConfig, ServiceConfig
 from runbook.gcp import GoogleClients
 from runbook.results import CheckResult, Status
 from simulator.server import Simulator
-from tasks.cloud_run import DriftInputs, decide_service_drift, deployed_settings, service_drift, service_drift_check
+from tasks.cloud_run import (
+    DriftInputs,
+    connector_resource,
+    decide_service_drift,
+    deployed_settings,
+    service_drift,
+    service_drift_check,
+)
 from tests.support import configure, world
 
 pytestmark = pytest.mark.timeout(60)
@@ -28,6 +35,7 @@ BACKEND = ServiceConfig(
 )
 FRONTEND = ServiceConfig(name="netra-frontend-staging", role="frontend", url="https://frontend.example")
 SECRETS = {"jwt-secret-staging", "secret-key-staging"}
+CONNECTOR = "projects/netra-staging/locations/us-central1/connectors/staging-connector"
 
 
 def service(
@@ -124,11 +132,78 @@ def test_missing_service_fails_listing_those_that_exist_and_others_are_still_com
     )
 
 
-def test_unverifiable_secrets_without_other_drift_is_an_error() -> None:
-    inputs = DriftInputs({"netra-backend-staging": service()}, secrets_error="permission denied reading secrets")
+def test_unverifiable_secrets_still_report_what_was_compared_and_what_was_not() -> None:
+    inputs = DriftInputs(
+        {"netra-backend-staging": service()},
+        secrets_error="permission denied reading secrets",
+        secrets_remediation="Grant the runbook's identity roles/secretmanager.viewer",
+        connectors={CONNECTOR: True},
+    )
     finding = decide_service_drift((BACKEND,), inputs, "netra-staging", "us-central1")
-    assert finding.status == Status.ERROR
-    assert "could not verify that referenced secrets exist: permission denied" in finding.summary
+    assert finding.status == Status.WARN
+    assert finding.summary == (
+        "1 of 1 services match the configuration (connector, egress, Cloud SQL and secret references, connectors "
+        "exist); not verified: whether referenced secrets exist (permission denied reading secrets)"
+    )
+    assert finding.evidence["not_verified"] == {"secrets": "permission denied reading secrets"}
+    assert "roles/secretmanager.viewer" in finding.remediation
+
+
+def test_unverifiable_secrets_do_not_hide_a_failure() -> None:
+    inputs = DriftInputs({"netra-backend-staging": service(egress="ALL_TRAFFIC")}, secrets_error="denied")
+    finding = decide_service_drift((BACKEND,), inputs, "netra-staging", "us-central1")
+    assert finding.status == Status.FAIL
+    assert "uses VPC egress ALL_TRAFFIC" in finding.summary
+    assert finding.summary.endswith("not verified: whether referenced secrets exist (denied)")
+
+
+def test_a_referenced_connector_that_does_not_exist_fails_although_its_name_matches() -> None:
+    inputs = DriftInputs({"netra-backend-staging": service()}, existing_secrets=SECRETS, connectors={CONNECTOR: False})
+    finding = decide_service_drift((BACKEND,), inputs, "netra-staging", "us-central1", "123456789012")
+    assert finding.status == Status.FAIL
+    assert f"netra-backend-staging references VPC connector {CONNECTOR}, which does not exist" in finding.summary
+    assert finding.remediation.startswith(
+        "Create connector staging-connector (gcloud compute networks vpc-access connectors create staging-connector "
+        "--region us-central1 --project netra-staging"
+    )
+
+
+def test_a_short_connector_reference_means_the_services_own_project_and_region() -> None:
+    assert connector_resource("staging-connector", "p", "r") == "projects/p/locations/r/connectors/staging-connector"
+    assert connector_resource(CONNECTOR, "other", "x") == CONNECTOR
+    inputs = DriftInputs(
+        {"netra-backend-staging": service(connector="staging-connector")},
+        existing_secrets=SECRETS,
+        connectors={CONNECTOR: True},
+    )
+    assert decide_service_drift((BACKEND,), inputs, "netra-staging", "us-central1").status == Status.PASS
+
+
+def test_a_connector_of_the_configured_name_in_another_project_or_region_is_drift() -> None:
+    for elsewhere in (
+        "projects/shared-vpc-host/locations/us-central1/connectors/staging-connector",
+        "projects/netra-staging/locations/us-east1/connectors/staging-connector",
+    ):
+        deployed = deployed_settings(service(connector=elsewhere))
+        [drift] = service_drift(BACKEND, deployed, SECRETS, "netra-staging", "123456789012", region="us-central1")
+        assert drift.status == Status.FAIL
+        assert drift.text.startswith(f"netra-backend-staging uses connector {elsewhere} (projects/")
+    by_number = deployed_settings(service(connector=CONNECTOR.replace("netra-staging", "123456789012")))
+    assert service_drift(BACKEND, by_number, SECRETS, "netra-staging", "123456789012", region="us-central1") == []
+
+
+def test_unverifiable_connectors_warn_naming_the_lookup_that_was_denied() -> None:
+    inputs = DriftInputs(
+        {"netra-backend-staging": service()},
+        existing_secrets=SECRETS,
+        connectors_error="permission denied reading connector",
+        connectors_remediation="Grant the runbook's identity roles/vpcaccess.viewer",
+    )
+    finding = decide_service_drift((BACKEND,), inputs, "netra-staging", "us-central1", "123456789012")
+    assert finding.status == Status.WARN
+    assert "not verified: whether referenced VPC connectors exist (permission denied" in finding.summary
+    assert "secrets exist" in finding.summary
+    assert "roles/vpcaccess.viewer" in finding.remediation
 
 
 # --- against the simulator ----------------------------------------------------------------------------------------
@@ -139,7 +214,9 @@ def test_healthy_world_passes_reading_each_service_once() -> None:
         result = run(configure(sim))
         run_paths = [e.path for e in sim.log.entries("run")]
         secret_lists = sim.log.count(api="secretmanager")
+        connector_reads = [e.path for e in sim.log.entries("vpcaccess")]
     assert result.status == Status.PASS, result.summary
+    assert connector_reads == [f"/v1/{CONNECTOR}"]  # backend and auth share it: read once
     assert sorted(p.rsplit("/", 1)[-1] for p in run_paths) == sorted(
         ["netra-backend-staging", "netra-auth-service", "netra-frontend-staging"]
     )
@@ -185,7 +262,7 @@ def test_two_unavailable_answers_are_retried_and_pass() -> None:
     with Simulator(world(faults=(fault,))) as sim:
         result = run(configure(sim, FAST))
     assert result.status == Status.PASS, result.summary
-    assert result.attempts == 4 + 2
+    assert result.attempts == 3 + 1 + 1 + 2  # services, the secret list, the shared connector, two retries
 
 
 def test_permission_denied_on_a_service_is_an_error_naming_the_role_without_retrying() -> None:
@@ -198,13 +275,45 @@ def test_permission_denied_on_a_service_is_an_error_naming_the_role_without_retr
     assert "roles/run.viewer" in result.remediation
 
 
+def test_deleted_connector_still_referenced_by_revisions_fails_naming_it() -> None:
+    with Simulator("connector-deleted") as sim:
+        result = run(configure(sim))
+        lookups = [e.path for e in sim.log.entries("vpcaccess")]
+    assert result.status == Status.FAIL
+    assert f"netra-backend-staging references VPC connector {CONNECTOR}, which does not exist" in result.summary
+    assert f"netra-auth-service references VPC connector {CONNECTOR}, which does not exist" in result.summary
+    assert result.evidence["connectors_missing"] == [CONNECTOR]
+    assert result.evidence["connectors_in_region"] == []
+    assert sorted(lookups) == ["/v1/projects/netra-staging/locations/us-central1/connectors", f"/v1/{CONNECTOR}"]
+
+
+def test_secret_manager_denied_on_a_matching_world_reports_what_was_compared() -> None:
+    fault = {"api": "secretmanager", "status": 403}
+    with Simulator(world(faults=(fault,))) as sim:
+        result = run(configure(sim, FAST))
+    assert result.status == Status.WARN, result.summary
+    assert result.summary.startswith("3 of 3 services match the configuration (connector, egress, Cloud SQL")
+    assert "not verified: whether referenced secrets exist (permission denied" in result.summary
+    assert "roles/secretmanager.viewer" in result.remediation
+
+
+def test_vpc_access_denied_reports_what_was_compared() -> None:
+    fault = {"api": "vpcaccess", "status": 403}
+    with Simulator(world(faults=(fault,))) as sim:
+        result = run(configure(sim, FAST))
+    assert result.status == Status.WARN, result.summary
+    assert "not verified: whether referenced VPC connectors exist (permission denied" in result.summary
+    assert "roles/vpcaccess.viewer" in result.remediation
+
+
 def test_secret_manager_denied_still_reports_the_services_drift() -> None:
     fault = {"api": "secretmanager", "status": 403}
     with Simulator(world("drift", faults=(fault,))) as sim:
         result = run(configure(sim, FAST))
     assert result.status == Status.FAIL
     assert "uses connector staging-connector-v2" in result.summary
-    assert "permission denied" in result.evidence["secrets_not_verified"]
+    assert "permission denied" in result.evidence["not_verified"]["secrets"]
+    assert "not verified: whether referenced secrets exist (permission denied" in result.summary
 
 
 def test_malformed_service_answer_is_an_error() -> None:

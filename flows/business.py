@@ -15,14 +15,16 @@ from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from runbook.catalog import CATALOG
+from runbook.check_task import record_check
 from runbook.checks import skipped
 from runbook.config_file import load_config
 from runbook.gcp import GoogleClients
 from runbook.phases import (
     PhaseClock,
-    check_finished,
     close_phase,
+    phase_run_name,
     prerequisite_problem,
+    run_tags,
     settle,
     skipped_phase,
 )
@@ -37,6 +39,7 @@ from tasks.websocket import CredentialCache
     name="business-validation",
     description="Phase 3 of the staging handoff: the golden path, performance, the stakeholder summary.",
     task_runner=ThreadPoolTaskRunner(max_workers=8),  # type: ignore[arg-type]
+    flow_run_name=phase_run_name(Phase.business),
 )
 async def business_validation(
     environment: str = "staging",
@@ -52,18 +55,21 @@ async def business_validation(
     await asyncio.to_thread(clients.prepare, "secretmanager")  # imports before any deadline starts
 
     credentials = CredentialCache()  # the test user's credentials (the E2E key) read once for the phase
-    golden = golden_path.submit(config, clients, credentials)
-    results: list[CheckResult] = [await settle(golden)]
-    problem = prerequisite_problem(results[0], "performance")
-    if problem:
-        results.append(check_finished(skipped(CATALOG["performance"], problem)))
-    else:
-        after_golden: list[Any] = [golden]
-        results.append(
-            await settle(performance.submit(config, clients, credentials, wait_for=after_golden, return_state=False))
-        )
-    summary = stakeholder_summary.submit(config, earlier_phases or [], list(results))
-    results.append(await settle(summary))
+    with run_tags():  # a deployment's tags reach every check's task run
+        golden = golden_path.submit(config, clients, credentials)
+        results: list[CheckResult] = [await settle(golden)]
+        problem = prerequisite_problem(results[0], "performance")
+        if problem:
+            results.append(await settle(record_check(skipped(CATALOG["performance"], problem))))
+        else:
+            after_golden: list[Any] = [golden]
+            results.append(
+                await settle(
+                    performance.submit(config, clients, credentials, wait_for=after_golden, return_state=False)
+                )
+            )
+        summary = stakeholder_summary.submit(config, earlier_phases or [], list(results))
+        results.append(await settle(summary))
 
     return await close_phase(config.name, Phase.business, results, clock)
 

@@ -9,6 +9,7 @@ The report is attached to the run: the component status matrix (markdown) and a 
 """
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from prefect import flow
@@ -18,15 +19,37 @@ from prefect.states import Completed, Failed, State
 from flows.business import business_validation
 from flows.infrastructure import infrastructure_validation
 from flows.restoration import service_restoration
+from runbook.approval import ApprovalOutcome, request_approval
 from runbook.config import RunbookConfig
 from runbook.config_file import load_config
 from runbook.gcp import preload_in_background
-from runbook.parameters import HandoffParameters
-from runbook.phases import crashed_phase, skipped_phase
+from runbook.parameters import (
+    ApprovalTimeout,
+    DryRun,
+    EnvironmentName,
+    HandoffParameters,
+    PhaseList,
+    Redeploy,
+    SlackChannel,
+    SlackQuiet,
+    Trigger,
+)
+from runbook.phases import crashed_phase, phase_recorded, publish_phase_artifact, run_tags, skipped_phase
 from runbook.plan import plan_text
 from runbook.report import checks_table, status_matrix_markdown
 from runbook.results import Phase, PhaseResult, PhaseStatus, RunReport
 from runbook.slack import SlackReporter
+
+
+def handoff_run_name() -> str:
+    """`staging · nightly · 2026-12-01 10:00 UTC`: the environment, what started the run, and when."""
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters or {}
+    environment = Path(str(parameters.get("environment") or "staging")).stem  # the CLI may pass a file path
+    trigger = parameters.get("trigger") or "manual"
+    when = flow_run.scheduled_start_time or datetime.now(UTC)
+    return f"{environment} · {trigger} · {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 async def phase_result_of(phase: Phase, state: State) -> PhaseResult:
@@ -42,7 +65,11 @@ async def phase_result_of(phase: Phase, state: State) -> PhaseResult:
 
 
 async def _run_phase(
-    phase: Phase, parameters: HandoffParameters, earlier: list[PhaseResult], skip: str | None
+    phase: Phase,
+    parameters: HandoffParameters,
+    config: RunbookConfig,
+    earlier: list[PhaseResult],
+    skip: str | None,
 ) -> State:
     target = parameters.target
     if phase == Phase.infrastructure:
@@ -50,11 +77,15 @@ async def _run_phase(
             return Completed(name="Skipped", message=skip, data=skipped_phase(phase, skip))
         return await infrastructure_validation(target, return_state=True)
     if phase == Phase.restoration:
+        approval: ApprovalOutcome | None = None
+        if parameters.redeploy and not skip:
+            # The run the operator started pauses (Resume form), not the subflow: that is where they look.
+            names = [service.name for service in config.services]
+            approval = await request_approval(config.name, names, parameters.approval_timeout_s)
         return await service_restoration(
             target,
             redeploy_services=parameters.redeploy,
-            approval_timeout_s=parameters.approval_timeout_s,
-            preapproved=parameters.preapproved,
+            approval=approval,
             skip_reason=skip,
             return_state=True,
         )
@@ -77,11 +108,16 @@ async def publish_report(report: RunReport) -> None:
 
 
 def _config_for(parameters: HandoffParameters) -> RunbookConfig:
-    """The environment's config, with the run's Slack quiet mode when the parameters set one."""
+    """The environment's config, with the run's Slack quiet mode and channel when the parameters set them."""
     config = load_config(parameters.target)  # nothing touches the network before the config is valid
-    if parameters.slack_quiet is None:
+    slack: dict[str, Any] = {}
+    if parameters.slack_quiet:
+        slack["quiet"] = True
+    if parameters.slack_channel.strip():
+        slack["channel"] = parameters.slack_channel.strip()
+    if not slack:
         return config
-    return config.model_copy(update={"slack": config.slack.model_copy(update={"quiet": parameters.slack_quiet})})
+    return config.model_copy(update={"slack": config.slack.model_copy(update=slack)})
 
 
 def _reporter(config: RunbookConfig, parameters: HandoffParameters, flow_run_id: str) -> SlackReporter:
@@ -92,10 +128,15 @@ def _reporter(config: RunbookConfig, parameters: HandoffParameters, flow_run_id:
     return SlackReporter(config, trigger=parameters.trigger, run_id=flow_run_id, run_url=run_url)
 
 
+def _parameters_of(flow_run: FlowRun) -> HandoffParameters:
+    known = set(HandoffParameters.model_fields)
+    return HandoffParameters.model_validate({k: v for k, v in (flow_run.parameters or {}).items() if k in known})
+
+
 async def tell_slack_the_run_ended_abnormally(flow: Any, flow_run: FlowRun, state: State) -> None:
     """Flow state hook (crashed, cancelled): update the parent message, found again through the run id."""
     try:
-        parameters = HandoffParameters.model_validate(flow_run.parameters.get("parameters") or {})
+        parameters = _parameters_of(flow_run)
         reporter = _reporter(_config_for(parameters), parameters, str(flow_run.id))
     except Exception:  # an invalid config never posted anything: nothing to update
         return
@@ -105,21 +146,45 @@ async def tell_slack_the_run_ended_abnormally(flow: Any, flow_run: FlowRun, stat
 @flow(
     name="staging-handoff",
     description="The three-phase staging handoff: infrastructure, restoration, business; each gated on the last.",
+    flow_run_name=handoff_run_name,
     on_crashed=[tell_slack_the_run_ended_abnormally],
     on_cancellation=[tell_slack_the_run_ended_abnormally],
 )
-async def staging_handoff(parameters: HandoffParameters | None = None) -> RunReport | State:
+async def staging_handoff(
+    environment: EnvironmentName = "staging",
+    phases: PhaseList = list(Phase),  # noqa: B006 - never mutated; a literal default renders in the UI form
+    dry_run: DryRun = False,
+    redeploy: Redeploy = False,
+    approval_timeout_s: ApprovalTimeout = 3600,
+    slack_quiet: SlackQuiet = False,
+    slack_channel: SlackChannel = "",
+    trigger: Trigger = "manual",
+) -> RunReport | State:
     """Run the selected phases of the handoff plan in order, stopping at the first closed gate.
 
     Args:
-        parameters: Where to run (environment), which phases, dry run, redeploy with approval, Slack quiet mode.
+        environment: Environment to validate: a file in environments/ (staging is the real one, local the simulator).
+        phases: Phases to run, always in the plan's order: infrastructure, restoration, business.
+        dry_run: Only show the plan (phases, checks, dependencies, gates); no network call.
+        redeploy: Roll a new revision of each Cloud Run service in phase 2; the run pauses for approval first.
+        approval_timeout_s: Seconds a redeploy waits for approval before the restoration phase fails.
+        slack_quiet: Quiet Slack: a passing run updates one message and mentions nobody (off: the environment's).
+        slack_channel: Slack channel for this run's parent message (empty: the environment's).
+        trigger: What started the run (nightly, manual, cli, slack:<@U…>), shown in reports and Slack.
     """
     from prefect.runtime import flow_run
 
-    parameters = parameters or HandoffParameters()
+    parameters = HandoffParameters(
+        environment=environment,
+        phases=phases,
+        dry_run=dry_run,
+        redeploy=redeploy,
+        approval_timeout_s=approval_timeout_s,
+        slack_quiet=slack_quiet,
+        slack_channel=slack_channel,
+        trigger=trigger,
+    )
     config = _config_for(parameters)
-    if not parameters.dry_run:
-        preload_in_background()  # the client imports overlap with Slack and the first subflow's creation
     if parameters.dry_run:
         from prefect import get_run_logger
         from prefect.artifacts import acreate_markdown_artifact
@@ -128,27 +193,31 @@ async def staging_handoff(parameters: HandoffParameters | None = None) -> RunRep
         get_run_logger().info("Dry run, nothing called. The plan:\n%s", text)
         await acreate_markdown_artifact(key=f"{config.name}-plan", markdown=f"```\n{text}\n```", description="Dry run")
         return Completed(name="Dry run", message=f"dry run of {config.name}: plan only, nothing called")
+    preload_in_background()  # the client imports overlap with Slack and the first subflow's creation
 
     started = datetime.now(UTC)
     slack = _reporter(config, parameters, str(flow_run.id))
     await slack.run_started(parameters.phases)
-    phases: list[PhaseResult] = []
+    results: list[PhaseResult] = []
     blocked: str | None = None
-    for phase in parameters.phases:
-        if blocked is None:
-            await slack.phase_started(phase)
-        state = await _run_phase(phase, parameters, list(phases), blocked)
-        result = await phase_result_of(phase, state)
-        phases.append(result)
-        await slack.phase_finished(result)
-        if result.status == PhaseStatus.failed and blocked is None:
-            blocked = result.failure_reason()
+    with run_tags():  # the deployment's tags reach the phase subflows and their check task runs
+        for phase in parameters.phases:
+            if blocked is None:
+                await slack.phase_started(phase)
+            state = await _run_phase(phase, parameters, config, list(results), blocked)
+            result = phase_recorded(await phase_result_of(phase, state))
+            results.append(result)
+            if blocked is None:  # each phase's table on the run the operator started, too
+                await publish_phase_artifact(config.name, result, keyed=False)
+            await slack.phase_finished(result)
+            if result.status == PhaseStatus.failed and blocked is None:
+                blocked = result.failure_reason()
 
     report = RunReport(
         environment=config.name,
         started_at=started,
         duration_s=(datetime.now(UTC) - started).total_seconds(),
-        phases=tuple(phases),
+        phases=tuple(results),
         trigger=parameters.trigger,
     )
     await slack.run_finished(report)  # Slack never changes the verdict; its outcome goes in the report

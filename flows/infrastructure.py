@@ -15,7 +15,7 @@ Independent checks run concurrently. The gate: no P0/P1 check FAIL or ERROR. A f
 import asyncio
 from typing import Annotated, Any
 
-from prefect import flow
+from prefect import allow_failure, flow
 from prefect.futures import PrefectFuture
 from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -24,7 +24,7 @@ from pydantic import Field, JsonValue
 from runbook.config import RunbookConfig
 from runbook.config_file import available_environments, load_config
 from runbook.gcp import GoogleClients
-from runbook.phases import PhaseClock, close_phase, settle
+from runbook.phases import PhaseClock, close_phase, phase_run_name, run_tags, settle
 from runbook.results import Phase, PhaseResult
 from tasks.cloud_run import service_drift_check
 from tasks.cloud_sql import cloud_sql_instance
@@ -50,7 +50,8 @@ def _submit_checks(config: RunbookConfig, clients: GoogleClients) -> list[Prefec
     instance = cloud_sql_instance.submit(config, clients)
     # Without a configured host the database address is the instance's private IP: wait for the instance.
     needs_instance = config.database.host is None and config.database.mode == "direct"
-    prerequisite: Any = instance if needs_instance else None
+    # allow_failure: a FAIL/ERROR instance is a Failed task run, and the database check still runs to say it skipped.
+    prerequisite: Any = allow_failure(instance) if needs_instance else None
     database = database_connectivity.submit(
         config, clients, prerequisite, wait_for=[prerequisite] if prerequisite else [], return_state=False
     )
@@ -69,6 +70,7 @@ def _submit_checks(config: RunbookConfig, clients: GoogleClients) -> list[Prefec
     name="infrastructure-validation",
     description="Phase 1 of the staging handoff: VPC connector, Cloud SQL, database, secrets, load balancer, drift.",
     task_runner=ThreadPoolTaskRunner(max_workers=16),  # type: ignore[arg-type]
+    flow_run_name=phase_run_name(Phase.infrastructure),
     log_prints=True,
 )
 async def infrastructure_validation(
@@ -85,7 +87,8 @@ async def infrastructure_validation(
     clock = PhaseClock()
     clients = GoogleClients(config.gcp)
     await asyncio.to_thread(clients.prepare, *PHASE_CLIENTS)  # imports before any deadline starts
-    results = await asyncio.gather(*(settle(future) for future in _submit_checks(config, clients)))
+    with run_tags():  # a deployment's tags reach every check's task run
+        results = await asyncio.gather(*(settle(future) for future in _submit_checks(config, clients)))
     return await close_phase(config.name, Phase.infrastructure, results, clock)
 
 

@@ -13,21 +13,23 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import flow
+from prefect import allow_failure, flow
 from prefect.futures import PrefectFuture
 from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from runbook.approval import request_approval
+from runbook.approval import ApprovalOutcome
 from runbook.catalog import CATALOG
+from runbook.check_task import record_check
 from runbook.checks import skipped
 from runbook.config_file import load_config
 from runbook.gcp import GoogleClients
 from runbook.phases import (
     PhaseClock,
-    check_finished,
     close_phase,
+    phase_run_name,
     prerequisite_problem,
+    run_tags,
     settle,
     skipped_phase,
 )
@@ -38,7 +40,8 @@ from tasks.http_health import health_endpoints
 from tasks.monitoring import post_restore_monitoring
 
 
-def _declined(reason: str) -> CheckResult:
+def declined_redeploy(outcome: ApprovalOutcome) -> CheckResult:
+    """The redeploy's result when it was not approved: FAIL, with the decision, who and the note as evidence."""
     spec = CATALOG["redeploy"]
     return CheckResult(
         id=spec.id,
@@ -46,9 +49,12 @@ def _declined(reason: str) -> CheckResult:
         phase=spec.phase,
         severity=spec.severity,
         status=Status.FAIL,
-        summary=f"redeploy not done: {reason}",
-        evidence={"approval": reason},
-        remediation="Rerun and approve (Prefect UI form, or `runbook run --redeploy --approve`), or without redeploy.",
+        summary=f"redeploy not done: {outcome.reason}",
+        evidence={"approval": outcome.evidence()},
+        remediation=(
+            "Rerun with redeploy on and approve it on the paused run's form (Prefect UI: Resume), "
+            "or from a shell: runbook run --redeploy --approve; or rerun without redeploy."
+        ),
         attempts=0,
     )
 
@@ -57,15 +63,22 @@ def _declined(reason: str) -> CheckResult:
     name="service-restoration",
     description="Phase 2 of the staging handoff: Cloud Run ready, health endpoints, WebSocket, optional redeploy.",
     task_runner=ThreadPoolTaskRunner(max_workers=16),  # type: ignore[arg-type]
+    flow_run_name=phase_run_name(Phase.restoration),
 )
 async def service_restoration(
     environment: str = "staging",
     redeploy_services: bool = False,
-    approval_timeout_s: int = 3600,
-    preapproved: bool = False,
+    approval: ApprovalOutcome | None = None,
     skip_reason: str | None = None,
 ) -> PhaseResult | State:
-    """Restore and verify the services of `environment` (a name in environments/ or a TOML path)."""
+    """Restore and verify the services of `environment` (a name in environments/ or a TOML path).
+
+    Args:
+        environment: Environment name or TOML path.
+        redeploy_services: Roll a new revision of every service first (only when `approval` approves it).
+        approval: The decision the handoff obtained before this phase (the run it belongs to paused for it).
+        skip_reason: Why an earlier gate stops this phase; the phase is recorded as skipped.
+    """
     if skip_reason:
         return Completed(name="Skipped", message=skip_reason, data=skipped_phase(Phase.restoration, skip_reason))
     config = load_config(environment)
@@ -78,28 +91,31 @@ async def service_restoration(
     results: list[CheckResult] = []
     before_ready: list[PrefectFuture[Any]] = []
 
-    if redeploy_services:
-        names = [s.name for s in config.services]
-        outcome = await request_approval(config.name, names, approval_timeout_s, preapproved)
-        if outcome.approved:
-            restoration_started = datetime.now(UTC)
-            before_ready.append(redeploy.submit(config, clients, names))
+    with run_tags():  # a deployment's tags reach every check's task run
+        if redeploy_services:
+            outcome = approval or ApprovalOutcome(approved=False, decision="no approval was asked for")
+            if outcome.approved:
+                restoration_started = datetime.now(UTC)
+                names = [s.name for s in config.services]
+                before_ready.append(redeploy.submit(config, clients, names, outcome.evidence()))
+            else:
+                results.append(await settle(record_check(declined_redeploy(outcome))))
+
+        after_redeploy = [allow_failure(future) for future in before_ready]  # ready reports even a failed rollout
+        ready = cloud_run_ready.submit(config, clients, wait_for=after_redeploy, return_state=False)
+        health = health_endpoints.submit(config, clients)
+        monitoring = post_restore_monitoring.submit(config, clients, restoration_started)
+        results += [await settle(future) for future in before_ready]
+
+        health_result = await settle(health)
+        results.append(health_result)
+        problem = prerequisite_problem(health_result, "websocket-handshake")
+        if problem:
+            results.append(await settle(record_check(skipped(CATALOG["websocket-handshake"], problem))))
         else:
-            results.append(check_finished(_declined(outcome.reason)))
-
-    ready = cloud_run_ready.submit(config, clients, wait_for=before_ready, return_state=False)
-    health = health_endpoints.submit(config, clients)
-    monitoring = post_restore_monitoring.submit(config, clients, restoration_started)
-    results += [await settle(future) for future in before_ready]
-
-    health_result = await settle(health)
-    results.append(health_result)
-    problem = prerequisite_problem(health_result, "websocket-handshake")
-    if problem:
-        results.append(check_finished(skipped(CATALOG["websocket-handshake"], problem)))
-    else:
-        results.append(await settle(websocket_handshake.submit(config, clients, wait_for=[health], return_state=False)))
-    results += [await settle(ready), await settle(monitoring)]
+            handshake = websocket_handshake.submit(config, clients, wait_for=[health], return_state=False)
+            results.append(await settle(handshake))
+        results += [await settle(ready), await settle(monitoring)]
 
     return await close_phase(config.name, Phase.restoration, results, clock)
 

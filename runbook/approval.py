@@ -1,33 +1,84 @@
-"""Approval before anything mutates: the Prefect UI shows a form, the run waits (bounded) for an answer."""
+"""Approval before anything mutates: the run the operator started pauses with a form, and waits (bounded).
+
+The handoff flow asks here before phase 2 redeploys, so the flow run that shows Paused with the Resume form is
+the one the operator started (not a subflow). The CLI's `--approve` approves up front (`preapproved_by_cli`).
+Whatever the answer, the decision, who gave it and the note travel with the run: into the redeploy's evidence, the
+report, the artifacts and the Slack thread.
+"""
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 from prefect.input import RunInput
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 PAUSE_GRACE_S = 120  # Prefect's own pause outlives ours by this much
+PAUSE_KEY = "redeploy-approval"
+
+# Set by the CLI for `--redeploy --approve`: the person at the terminal approved before the run started.
+_preapproved: ContextVar[str | None] = ContextVar("runbook_preapproved", default=None)
+
+
+@contextlib.contextmanager
+def preapproved_by_cli(who: str) -> Iterator[None]:
+    """Within this block a redeploy is approved up front by `who` (the CLI's `--approve`)."""
+    token = _preapproved.set(who)
+    try:
+        yield
+    finally:
+        _preapproved.reset(token)
 
 
 class RedeployApproval(RunInput):
     """Roll a new revision of the Cloud Run services of this environment?"""
 
     approve: bool = Field(description="Yes: roll a new revision of every configured service now. No: fail the phase.")
-    note: str = Field(default="", max_length=500, description="Who decided and why (kept in the report).")
+    note: str = Field(default="", max_length=500, description="Why (kept in the report and the Slack thread).")
+    approved_by: str = Field(
+        default="", max_length=200, description="Who decides (your name or Slack handle; Slack fills in the user)."
+    )
 
 
-@dataclass(frozen=True)
-class ApprovalOutcome:
-    """What came of asking: approved or not, and why, in words for the report."""
+class ApprovalOutcome(BaseModel):
+    """What came of asking: approved or not, by whom, through what, and the note, for the report."""
 
     approved: bool
-    reason: str
+    decision: str = Field(description="How it was decided, in words: 'approved in the Prefect UI', 'no answer ...'.")
+    approved_by: str = ""
+    note: str = ""
+
+    @property
+    def reason(self) -> str:
+        """One line for summaries: the decision, who, and the note."""
+        who = f" by {self.approved_by}" if self.approved_by else ""
+        note = f": {self.note}" if self.note else ""
+        return f"{self.decision}{who}{note}"
+
+    def evidence(self) -> dict[str, str]:
+        """The approval as evidence (only what is known)."""
+        found = {"decision": self.decision, "approved_by": self.approved_by, "note": self.note}
+        return {key: value for key, value in found.items() if value}
 
 
-async def request_approval(environment: str, services: list[str], timeout_s: int, preapproved: bool) -> ApprovalOutcome:
-    """Pause the flow run for a yes/no with a note; preapproved (the CLI's --approve) skips the pause."""
-    if preapproved:
-        return ApprovalOutcome(True, "approved up front (--approve)")
+def _answered(answer: RedeployApproval, where: str) -> ApprovalOutcome:
+    verb = "approved" if answer.approve else "rejected"
+    return ApprovalOutcome(
+        approved=answer.approve,
+        decision=f"{verb} {where}",
+        approved_by=answer.approved_by.strip(),
+        note=" ".join(answer.note.split()),
+    )
+
+
+async def request_approval(environment: str, services: list[str], timeout_s: int) -> ApprovalOutcome:
+    """Pause the current flow run for a yes/no with a note; the CLI's `--approve` skips the pause.
+
+    Our own deadline is shorter than the pause's: when Prefect's pause expires it fails the whole run, losing the
+    report. At our deadline the run answers its own form with "no" and goes on to report the phase as failed.
+    """
+    if (who := _preapproved.get()) is not None:
+        return ApprovalOutcome(approved=True, decision="approved up front (--approve)", approved_by=who)
     import asyncio
 
     from prefect.context import FlowRunContext
@@ -36,32 +87,29 @@ async def request_approval(environment: str, services: list[str], timeout_s: int
 
     context = FlowRunContext.get()
     if context is None or context.flow_run is None:
-        return ApprovalOutcome(False, "no flow run to pause for approval (run it from Prefect, or pass --approve)")
+        return ApprovalOutcome(
+            approved=False, decision="no flow run to pause for approval (run it from Prefect, or pass --approve)"
+        )
 
     description = (
         f"**Redeploy in {environment}**: roll a new revision of {', '.join(services)} through the Cloud Run API. "
         f"Approve within {timeout_s} s or the restoration phase fails."
     )
-    # Our own deadline, shorter than the pause's: when Prefect's pause expires it fails the whole run, losing the
-    # report. At our deadline the run answers its own form with "no" and goes on to report the phase as failed.
-    unanswered = ApprovalOutcome(False, f"no approval within {timeout_s} s")
+    unanswered = ApprovalOutcome(approved=False, decision=f"no approval within {timeout_s} s")
     try:
         answer = await asyncio.wait_for(
             apause_flow_run(
                 wait_for_input=RedeployApproval.with_initial_data(description=description, approve=False),
                 timeout=timeout_s + PAUSE_GRACE_S,
                 poll_interval=1,
-                key="redeploy-approval",
+                key=PAUSE_KEY,
             ),
             timeout=timeout_s,
         )
     except TimeoutError:
         with contextlib.suppress(Exception):  # answered at the last moment: still treated as unanswered, no mutation
-            await aresume_flow_run(context.flow_run.id, run_input={"approve": False, "note": unanswered.reason})
+            await aresume_flow_run(context.flow_run.id, run_input={"approve": False, "note": unanswered.decision})
         return unanswered
     except FlowPauseTimeout:
         return unanswered
-    note = f" ({answer.note})" if answer.note else ""
-    if answer.approve:
-        return ApprovalOutcome(True, f"approved in the Prefect UI{note}")
-    return ApprovalOutcome(False, f"rejected in the Prefect UI{note}")
+    return _answered(answer, "on the run's approval form")

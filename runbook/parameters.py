@@ -1,58 +1,79 @@
-"""The handoff flow's parameters: what the Prefect UI renders as a form and the CLI fills in."""
+"""The handoff's parameters: one validated model behind the flow's flat parameters (the Prefect UI's form).
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+The flow `staging-handoff` takes these fields as top-level parameters, so the Custom run form is one flat form and
+`prefect deployment run staging-handoff/manual -p environment=local` works; inside, they become this one model.
+"""
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from runbook.config_file import available_environments
 from runbook.results import Phase
+
+# The environments a deployment may choose (a dropdown in the UI; the server refuses anything else). The CLI may also
+# pass a path to a TOML file: flows called in-process are not held to the dropdown.
+EnvironmentName = Annotated[
+    str,
+    Field(
+        description="Environment to validate: a file in environments/ (staging is the real one, local the simulator).",
+        json_schema_extra={"enum": list[JsonValue](available_environments() or ["staging"])},
+    ),
+]
+PhaseList = Annotated[
+    list[Phase],
+    Field(
+        min_length=1, description="Phases to run, always in the plan's order: infrastructure, restoration, business."
+    ),
+]
+DryRun = Annotated[
+    bool, Field(description="Only show the plan (phases, checks, dependencies, gates); no network call.")
+]
+Redeploy = Annotated[
+    bool,
+    Field(description="Roll a new revision of each Cloud Run service in phase 2. The run pauses for approval first."),
+]
+ApprovalTimeout = Annotated[
+    int, Field(ge=30, le=86400, description="Seconds a redeploy waits for approval before the restoration phase fails.")
+]
+SlackQuiet = Annotated[
+    bool,
+    Field(description="Quiet Slack: a passing run updates one message and mentions nobody (off: the environment's)."),
+]
+SlackChannel = Annotated[
+    str,
+    Field(max_length=80, description="Slack channel for this run's parent message (empty: the environment's)."),
+]
+Trigger = Annotated[
+    str, Field(min_length=1, max_length=120, description="What started the run (nightly, manual, cli, slack:<@U…>).")
+]
 
 
 class HandoffParameters(BaseModel):
     """How to run the staging handoff: where, which phases, and whether a redeploy may happen."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"title": "Staging handoff"})
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    environment: str = Field(
-        default="staging",
-        description="Environment to validate: a file in environments/ (staging is the real one, local the simulator).",
-        json_schema_extra={"enum": list[JsonValue](available_environments() or ["staging"])},
-    )
-    environment_file: str | None = Field(
-        default=None, description="Advanced: path to an environment TOML file; overrides `environment` when set."
-    )
-    phases: list[Phase] = Field(
-        default_factory=lambda: list(Phase),
-        min_length=1,
-        description="Phases to run, always in the plan's order: infrastructure, restoration, business.",
-    )
-    dry_run: bool = Field(
-        default=False, description="Only show the plan (phases, checks, dependencies, gates); no network call."
-    )
-    redeploy: bool = Field(
-        default=False,
-        description="Roll a new revision of each Cloud Run service in phase 2. Pauses for approval before mutating.",
-    )
-    approval_timeout_s: int = Field(
-        default=3600, ge=30, le=86400, description="How long a redeploy waits for approval before the phase fails."
-    )
-    preapproved: bool = Field(
-        default=False,
-        description="Approve the redeploy up front (the CLI's --approve). Otherwise the run pauses in the UI.",
-    )
-    slack_quiet: bool | None = Field(
-        default=None,
-        description="Quiet Slack mode: a passing run updates one message and mentions nobody. Unset: the config's.",
-    )
-    trigger: str = Field(
-        default="manual", description="What started the run (nightly, manual, cli): shown in reports and Slack."
-    )
+    environment: EnvironmentName = "staging"
+    phases: PhaseList = Field(default_factory=lambda: list(Phase))
+    dry_run: DryRun = False
+    redeploy: Redeploy = False
+    approval_timeout_s: ApprovalTimeout = 3600
+    slack_quiet: SlackQuiet = False
+    slack_channel: SlackChannel = ""
+    trigger: Trigger = "manual"
 
-    @model_validator(mode="after")
-    def _order_phases(self) -> "HandoffParameters":
+    @field_validator("phases")
+    @classmethod
+    def _plan_order(cls, phases: list[Phase]) -> list[Phase]:
         order = list(Phase)
-        self.phases = sorted(set(self.phases), key=order.index)
-        return self
+        return sorted(set(phases), key=order.index)
 
     @property
     def target(self) -> str:
-        """What `load_config` gets: the file when given, else the environment name."""
-        return self.environment_file or self.environment
+        """What `load_config` gets: an environment name or the path to a TOML file."""
+        return self.environment
+
+    def flow_kwargs(self) -> dict[str, Any]:
+        """The flow's flat parameters."""
+        return self.model_dump()

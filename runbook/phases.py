@@ -2,10 +2,12 @@
 
 import asyncio
 import contextlib
+import functools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from runbook.catalog import phase_checks
@@ -31,13 +33,36 @@ def check_finished(result: CheckResult) -> CheckResult:
     return result
 
 
+# Phase listeners hear about each phase as the handoff records it, in plan order (skipped phases too): what an
+# interrupted CLI run still reports. They must not raise.
+PhaseListener = Callable[[PhaseResult], None]
+_phase_listeners: list[PhaseListener] = []
+
+
+def add_phase_listener(listener: PhaseListener) -> Callable[[], None]:
+    """Register a phase listener; returns a function that removes it."""
+    _phase_listeners.append(listener)
+    return lambda: _phase_listeners.remove(listener) if listener in _phase_listeners else None
+
+
+def phase_recorded(result: PhaseResult) -> PhaseResult:
+    for listener in list(_phase_listeners):
+        with contextlib.suppress(Exception):
+            listener(result)
+    return result
+
+
 # Waiting for a check's future blocks a thread; never the flow's event loop, which Prefect still needs meanwhile.
 _WAITERS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="check-waiter")
 
 
 async def settle(future: Any) -> CheckResult:
-    """Wait for a submitted check (a PrefectFuture), tell the listeners, return its result."""
-    result = await asyncio.get_running_loop().run_in_executor(_WAITERS, future.result)
+    """Wait for a submitted check (a PrefectFuture), tell the listeners, return its result.
+
+    A FAIL or ERROR check ends in a Failed task run state that still carries its CheckResult: read it, don't raise.
+    """
+    wait = functools.partial(future.result, raise_on_failure=False)
+    result = await asyncio.get_running_loop().run_in_executor(_WAITERS, wait)
     if not isinstance(result, CheckResult):
         raise TypeError(f"a check task returned {type(result).__name__}, expected CheckResult")
     return check_finished(result)
@@ -106,13 +131,39 @@ def crashed_phase(phase: Phase, detail: str) -> PhaseResult:
     return PhaseResult(phase=phase, status=PhaseStatus.failed, checks=(error,))
 
 
-async def publish_phase_artifact(environment: str, result: PhaseResult) -> None:
-    """A table artifact of the phase's checks (versioned by key, one key per environment and phase)."""
+async def publish_phase_artifact(environment: str, result: PhaseResult, keyed: bool = True) -> None:
+    """A table artifact of the phase's checks.
+
+    Keyed (the phase flow's own): versioned by key, one key per environment and phase. Unkeyed: the copy the
+    handoff attaches to the run the operator started, so its Artifacts tab shows every phase.
+    """
     from prefect.artifacts import acreate_table_artifact
 
     rows: list[dict[str, Any]] = checks_table([result])
     await acreate_table_artifact(
-        key=f"{environment}-{result.phase.value}-checks",
+        key=f"{environment}-{result.phase.value}-checks" if keyed else None,
         table=rows,
-        description=f"{result.phase.value}: {result.status.value} ({len(rows)} checks)",
+        description=f"{PHASE_TITLES[result.phase]} ({environment}): {result.status.value} ({len(rows)} checks)",
     )
+
+
+@contextlib.contextmanager
+def run_tags() -> Iterator[None]:
+    """The current flow run's tags (a deployment's) applied to the subflows and task runs started inside."""
+    from prefect import tags
+    from prefect.runtime import flow_run
+
+    with tags(*(flow_run.tags or [])):
+        yield
+
+
+def phase_run_name(phase: Phase) -> Callable[[], str]:
+    """A phase flow's run name: `infrastructure · staging` (the phase, then the environment)."""
+
+    def name() -> str:
+        from prefect.runtime import flow_run
+
+        environment = Path(str((flow_run.parameters or {}).get("environment") or "staging")).stem
+        return f"{phase.value} · {environment}"
+
+    return name

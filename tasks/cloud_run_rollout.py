@@ -17,10 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from runbook.calls import http_status, is_transient
+from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
 from runbook.config import RunbookConfig, ServiceConfig
 from runbook.gcp import GoogleClients
@@ -284,7 +282,7 @@ async def _ready_body(ctx: CheckContext) -> CheckResult:
     return ctx.finish(combine_findings([(s.name, f) for s, f in zip(services, findings, strict=True)], "ready"))
 
 
-@task(name=READY_ID, cache_policy=NO_CACHE)
+@check_task(READY_ID)
 async def cloud_run_ready(config: RunbookConfig, clients: GoogleClients) -> CheckResult:
     """P0: every configured Cloud Run service's latest revision is ready, serves its traffic and has a URL.
 
@@ -595,16 +593,26 @@ async def _redeploy_one(ctx: CheckContext, expected: ServiceConfig, stamp: str) 
     return decide_redeploy(rollout, expected, gcp.region, gcp.project)
 
 
-async def _redeploy_body(ctx: CheckContext, names: Sequence[str] | None) -> CheckResult:
+async def _redeploy_body(
+    ctx: CheckContext, names: Sequence[str] | None, approval: dict[str, str] | None = None
+) -> CheckResult:
     targets = redeploy_targets(ctx.config, names)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     findings = await asyncio.gather(*(_redeploy_one(ctx, s, stamp) for s in targets))
     combined = combine_findings([(s.name, f) for s, f in zip(targets, findings, strict=True)], "redeployed")
-    return ctx.finish(replace(combined, evidence={**combined.evidence, "annotation": {REDEPLOY_ANNOTATION: stamp}}))
+    evidence: dict[str, Any] = {**combined.evidence, "annotation": {REDEPLOY_ANNOTATION: stamp}}
+    if approval:  # who approved, how and why: kept with the action it allowed
+        evidence = {"approval": dict(approval), **evidence}
+    return ctx.finish(replace(combined, evidence=evidence))
 
 
-@task(name=REDEPLOY_ID, cache_policy=NO_CACHE)
-async def redeploy(config: RunbookConfig, clients: GoogleClients, services: list[str] | None = None) -> CheckResult:
+@check_task(REDEPLOY_ID)
+async def redeploy(
+    config: RunbookConfig,
+    clients: GoogleClients,
+    services: list[str] | None = None,
+    approval: dict[str, str] | None = None,
+) -> CheckResult:
     """P0 action (runs only when the flow asks for it, after approval): roll a new revision of each service.
 
     A new revision restarts every instance with the current secrets, connector and database settings: the usual
@@ -623,6 +631,7 @@ async def redeploy(config: RunbookConfig, clients: GoogleClients, services: list
         config: The environment; `[[services]]` lists the services.
         clients: The Google client factory.
         services: Names of the services to redeploy; None (default) redeploys every configured service.
+        approval: How the redeploy was approved (`decision`, `approved_by`, `note`), kept in the evidence.
 
     Returns:
         The action's result; evidence per service: previous and new revision, operation, time waited, updates sent.
@@ -632,4 +641,4 @@ async def redeploy(config: RunbookConfig, clients: GoogleClients, services: list
         >>> result.status
         <Status.PASS: 'PASS'>
     """
-    return await run_check(REDEPLOY_ID, config, clients, lambda ctx: _redeploy_body(ctx, services))
+    return await run_check(REDEPLOY_ID, config, clients, lambda ctx: _redeploy_body(ctx, services, approval))

@@ -10,10 +10,8 @@ Check `database-connectivity` (P0) lives in `tasks.database` and is re-exported 
 from collections.abc import Sequence
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from runbook.calls import CallCounter, call_api
+from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, classify_api_error, run_check
 from runbook.config import CloudSqlConfig, RunbookConfig
 from runbook.gcp import GoogleClients
@@ -212,7 +210,7 @@ async def _body(ctx: CheckContext) -> CheckResult:
     return ctx.finish(decide_instance(instance, policy, project, waited))
 
 
-@task(name=CHECK_ID, cache_policy=NO_CACHE)
+@check_task(CHECK_ID)
 async def cloud_sql_instance(config: RunbookConfig, clients: GoogleClients) -> CheckResult:
     """P0: the Cloud SQL instance is RUNNABLE and activated, private on the expected network, with SSL enforced.
 

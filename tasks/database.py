@@ -17,9 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
+from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
 from runbook.config import DatabaseConfig, RunbookConfig
 from runbook.gcp import GoogleClients
@@ -300,7 +298,7 @@ async def _body(ctx: CheckContext, instance: CheckResult | None) -> CheckResult:
     return ctx.finish(decide_connected(target, (time.monotonic() - started) * 1000, details))
 
 
-@task(name=CHECK_ID, cache_policy=NO_CACHE)
+@check_task(CHECK_ID)
 async def database_connectivity(
     config: RunbookConfig, clients: GoogleClients | None, instance: CheckResult | None = None
 ) -> CheckResult:

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
+from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
 from runbook.config import RunbookConfig
 from runbook.gcp import GoogleClients
@@ -364,7 +363,7 @@ async def _websocket_handshake(ctx: CheckContext) -> CheckResult:
     return ctx.finish(Finding(finding.status, finding.summary, {**evidence, **finding.evidence}, finding.remediation))
 
 
-@task(name="websocket-handshake", cache_policy=NO_CACHE)
+@check_task("websocket-handshake")
 async def websocket_handshake(config: RunbookConfig, clients: GoogleClients) -> CheckResult:
     """P1 `websocket-handshake`: the backend's `/ws` accepts a valid token and greets with connection_established.
 
@@ -386,7 +385,7 @@ async def websocket_handshake(config: RunbookConfig, clients: GoogleClients) -> 
     return await run_check("websocket-handshake", config, clients, _websocket_handshake)
 
 
-@task(name="golden-path", cache_policy=NO_CACHE)
+@check_task("golden-path")
 async def golden_path(
     config: RunbookConfig, clients: GoogleClients, credentials: CredentialCache | None = None
 ) -> CheckResult:

@@ -12,9 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
+from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
 from runbook.config import BackendServicePolicy, HealthCheckPolicy, LoadBalancerConfig, RunbookConfig
 from runbook.gcp import GoogleClients
@@ -335,7 +333,7 @@ async def _check_load_balancer(ctx: CheckContext) -> CheckResult:
     return ctx.finish(decide_load_balancer(ctx.config.load_balancer, state, ctx.config.gcp.project))
 
 
-@task(name="load-balancer", cache_policy=NO_CACHE)
+@check_task("load-balancer")
 async def load_balancer_check(config: RunbookConfig, clients: GoogleClients) -> CheckResult:
     """P1 `load-balancer`: backend service timeouts, backend health and health check timings.
 

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
+from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
 from runbook.config import MonitoringConfig, RunbookConfig
 from runbook.gcp import GoogleClients
@@ -178,7 +176,7 @@ async def _check_monitoring(ctx: CheckContext) -> CheckResult:
     return ctx.finish(decide_monitoring(services, totals, config, ctx.config.gcp.project))
 
 
-@task(name="monitoring", cache_policy=NO_CACHE)
+@check_task("monitoring")
 async def monitoring_check(config: RunbookConfig, clients: GoogleClients) -> CheckResult:
     """P2 `monitoring`: each service's 5xx ratio over the window is under the platform's alert threshold.
 
@@ -214,7 +212,7 @@ async def _check_post_restore(ctx: CheckContext, since: datetime) -> CheckResult
     return ctx.finish(finding)
 
 
-@task(name="post-restore-monitoring", cache_policy=NO_CACHE)
+@check_task("post-restore-monitoring")
 async def post_restore_monitoring(config: RunbookConfig, clients: GoogleClients, since: datetime) -> CheckResult:
     """P2 `post-restore-monitoring`: each service's 5xx ratio since the restoration started.
 

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
+from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
 from runbook.config import PerformanceConfig, RunbookConfig
 from runbook.gcp import GoogleClients
@@ -179,7 +178,7 @@ async def _performance(ctx: CheckContext, cache: CredentialCache | None) -> Chec
     return ctx.finish(decide_performance(health, golden, policy, logs_command(config)))
 
 
-@task(name=CHECK_ID, cache_policy=NO_CACHE)
+@check_task(CHECK_ID)
 async def performance(
     config: RunbookConfig, clients: GoogleClients, credentials: CredentialCache | None = None
 ) -> CheckResult:

@@ -14,9 +14,7 @@ import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
+from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
 from runbook.config import RunbookConfig
 from runbook.gcp import GoogleClients
@@ -228,7 +226,7 @@ async def _check_secrets(ctx: CheckContext, inventory: SecretInventory | None) -
     return ctx.finish(decide_secrets(expected, existing, latest, ctx.config.gcp.project))
 
 
-@task(name="secrets", cache_policy=NO_CACHE)
+@check_task("secrets")
 async def secrets_check(
     config: RunbookConfig, clients: GoogleClients, inventory: SecretInventory | None = None
 ) -> CheckResult:

@@ -4,9 +4,7 @@ Produced at the end of business validation from every phase's results and attach
 markdown artifact; the Slack reporter posts it to the stakeholder channel.
 """
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
+from runbook.check_task import check_task
 from runbook.checks import CheckContext, Finding, run_check
 from runbook.config import RunbookConfig
 from runbook.results import PHASE_TITLES, CheckResult, Phase, PhaseResult, Status, gate
@@ -53,7 +51,7 @@ def decide_summary(text: str, published: bool, error: str | None) -> Finding:
     )
 
 
-@task(name=CHECK_ID, cache_policy=NO_CACHE)
+@check_task(CHECK_ID)
 async def stakeholder_summary(
     config: RunbookConfig, earlier: list[PhaseResult], business: list[CheckResult]
 ) -> CheckResult:

@@ -8,10 +8,8 @@ created or updated is re-read with a short backoff until the check's deadline be
 from collections.abc import Sequence
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from runbook.calls import CallCounter, call_api
+from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, classify_api_error, run_check
 from runbook.config import RunbookConfig, VpcConnectorConfig
 from runbook.gcp import GoogleClients
@@ -226,7 +224,7 @@ async def _body(ctx: CheckContext) -> CheckResult:
     return ctx.finish(decide_connector(connector, policy, gcp.region, gcp.project, waited))
 
 
-@task(name=CHECK_ID, cache_policy=NO_CACHE)
+@check_task(CHECK_ID)
 async def vpc_connector(config: RunbookConfig, clients: GoogleClients) -> CheckResult:
     """P0: the Serverless VPC Access connector is READY on the expected network and sized as the policy asks.
 

@@ -111,8 +111,13 @@ class Processes:
                 os.kill(pid, signal.SIGKILL)
 
 
-def subprocess_env(home: Path, api_url: str, database_url: str, postgres: PostgresServer) -> dict[str, str]:
-    """The environment of the server, CLI and worker: this test's Prefect only, offline, and the test secrets."""
+def subprocess_env(
+    home: Path, api_url: str, database_url: str, postgres: PostgresServer, environments: Path
+) -> dict[str, str]:
+    """The environment of the server, CLI and worker: this test's Prefect only, offline, and the test secrets.
+
+    `environments` holds the test's environment files: deployments offer them by name (RUNBOOK_ENVIRONMENTS_DIR).
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     # Every subprocess imports Prefect and the Google clients; with bytecode off (PYTHONDONTWRITEBYTECODE, a venv
     # installed without it) each one compiles them again. A shared bytecode cache outside the venv saves ~half.
@@ -129,6 +134,7 @@ def subprocess_env(home: Path, api_url: str, database_url: str, postgres: Postgr
         PREFECT_SERVER_UI_ENABLED="false",
         PREFECT_LOGGING_LEVEL="INFO",
         NO_GCE_CHECK="true",
+        RUNBOOK_ENVIRONMENTS_DIR=str(environments),
         # Test values known to the throwaway database and the simulator's Slack; not real secrets.
         RUNBOOK_DB_PASSWORD=postgres.password,
         SLACK_BOT_TOKEN="xoxb-sim-token-not-a-secret",
@@ -162,7 +168,10 @@ def processes(tmp_path: Path, postgres: PostgresServer) -> Iterator[tuple[Proces
     logs = tmp_path / "logs"
     logs.mkdir()
     with prefect_database(postgres) as database_url:
-        procs = Processes(subprocess_env(tmp_path / "prefect-home", api_url, database_url, postgres), logs)
+        environments = tmp_path / "environments"
+        environments.mkdir()
+        env = subprocess_env(tmp_path / "prefect-home", api_url, database_url, postgres, environments)
+        procs = Processes(env, logs)
         try:
             yield procs, api_url
         finally:
@@ -205,6 +214,35 @@ async def artifact_keys(api_url: str, run_id: Any) -> set[str]:
     return {artifact.key for artifact in artifacts if artifact.key}
 
 
+async def task_runs_of(api_url: str, parent_id: Any) -> dict[str, Any]:
+    """The check task runs under a handoff run (in its phase subflows), by name; and the subflow runs by name."""
+    from prefect.client.orchestration import PrefectClient
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+        TaskRunFilter,
+        TaskRunFilterFlowRunId,
+    )
+
+    async with PrefectClient(api=api_url) as client:
+        subflows = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id]))
+        )
+        tasks = await client.read_task_runs(
+            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[r.id for r in subflows]))
+        )
+    return {"subflows": {r.name: r for r in subflows}, "tasks": {t.name: t for t in tasks}}
+
+
+async def log_lines(api_url: str, task_run_id: Any) -> list[str]:
+    from prefect.client.orchestration import PrefectClient
+    from prefect.client.schemas.filters import LogFilter, LogFilterTaskRunId
+
+    async with PrefectClient(api=api_url) as client:
+        logs = await client.read_logs(log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[task_run_id])))
+    return [entry.message for entry in logs]
+
+
 async def test_manual_deployment_runs_on_a_worker_completed_when_healthy_failed_on_a_fault(
     processes: tuple[Processes, str], postgres: PostgresServer, tmp_path: Path
 ) -> None:
@@ -217,10 +255,9 @@ async def test_manual_deployment_runs_on_a_worker_completed_when_healthy_failed_
     server = procs.start("server", PREFECT, "server", "start", "--host", host, "--port", port)
     database = {"host": postgres.host, "port": postgres.port, "name": postgres.dbname, "user": postgres.user}
     with Simulator("healthy") as healthy, Simulator("connector-error") as faulty:
-        env_files = {
-            "healthy": env_file_for(healthy, tmp_path, {**FAST, "database": database}, name="sim-healthy"),
-            "connector-error": env_file_for(faulty, tmp_path, {**FAST, "database": database}, name="sim-fault"),
-        }
+        environments = Path(procs.env["RUNBOOK_ENVIRONMENTS_DIR"])
+        env_file_for(healthy, environments, {**FAST, "database": database}, name="sim-healthy")
+        env_file_for(faulty, environments, {**FAST, "database": database}, name="sim-fault")
         wait_for_server(procs, server, api_url)
         timings["server"] = time.monotonic() - started
 
@@ -246,12 +283,17 @@ async def test_manual_deployment_runs_on_a_worker_completed_when_healthy_failed_
             assert manual.pull_steps == [
                 {"prefect.deployments.steps.set_working_directory": {"directory": str(PROJECT_ROOT)}}
             ]
-            # Run > Custom run: the form starts from the deployment's parameters; the operator changes some.
-            run_ids = {}
-            for scenario, env_file in env_files.items():
-                form = {**manual.parameters["parameters"], "environment_file": str(env_file)}
-                run = await client.create_flow_run_from_deployment(manual.id, parameters={"parameters": form})
-                run_ids[scenario] = run.id
+            # Run > Custom run: the flat form starts from the deployment's parameters; the operator picks one.
+            form = {**manual.parameters, "environment": "sim-fault"}
+            run = await client.create_flow_run_from_deployment(manual.id, parameters=form)
+            run_ids = {"connector-error": run.id}
+        # From a shell, as the guide says: one parameter changed on the command line.
+        code = procs.run(
+            "deployment-run", PREFECT, "deployment", "run", "staging-handoff/manual", "-p", "environment=sim-healthy",
+            timeout=CLI_TIMEOUT_S,
+        )  # fmt: skip
+        assert code == 0, procs.tail("deployment-run")
+        run_ids["healthy"] = uuid.UUID(procs.tail("deployment-run").split("UUID:")[1].split()[0])
 
         code = procs.run(
             "worker", PREFECT, "worker", "start", "--pool", POOL, "--run-once", "--limit", "2",
@@ -269,4 +311,23 @@ async def test_manual_deployment_runs_on_a_worker_completed_when_healthy_failed_
     assert {"sim-healthy-handoff-report", "sim-healthy-handoff-checks"} <= await artifact_keys(
         api_url, run_ids["healthy"]
     )
+    # The UI: runs named after what they are; a failing check is a Failed task run saying why, in its log too.
+    async with PrefectClient(api=api_url) as client:
+        healthy_run = await client.read_flow_run(run_ids["healthy"])
+        fault_run = await client.read_flow_run(run_ids["connector-error"])
+    assert healthy_run.name.startswith("sim-healthy · manual · "), healthy_run.name
+    assert fault_run.name.startswith("sim-fault · manual · "), fault_run.name
+    fault = await task_runs_of(api_url, run_ids["connector-error"])
+    assert {"infrastructure · sim-fault", "restoration · sim-fault", "business · sim-fault"} == set(fault["subflows"])
+    vpc = fault["tasks"]["vpc-connector"]
+    assert vpc.state.is_failed() and "state ERROR, expected READY" in (vpc.state.message or ""), vpc.state
+    assert "manual" in vpc.tags and "staging-runbook" in vpc.tags  # the deployment's tags reach the checks
+    assert any(line.startswith("FAIL vpc-connector (P0): ") for line in await log_lines(api_url, vpc.id))
+    secrets = fault["tasks"]["secrets"]
+    assert secrets.state.is_completed() and secrets.state.name == "Completed"
+    healthy_checks = (await task_runs_of(api_url, run_ids["healthy"]))["tasks"]
+    assert {"vpc-connector", "golden-path", "stakeholder-summary"} <= set(healthy_checks)
+    assert all(t.state.is_completed() for t in healthy_checks.values()), {
+        name: t.state.name for name, t in healthy_checks.items()
+    }
     print(f"timings (s): { {k: round(v, 1) for k, v in timings.items()} }")

@@ -69,8 +69,8 @@ def test_nightly_runs_at_two_in_los_angeles_on_staging_in_quiet_slack_mode(built
     assert schedule.schedule.cron == "0 2 * * *"
     assert schedule.schedule.timezone == "America/Los_Angeles"
     assert schedule.active is True and nightly.paused is False  # deploying again resumes a paused nightly
-    parameters = HandoffParameters.model_validate(nightly.parameters["parameters"])
-    assert parameters.environment == "staging" and parameters.environment_file is None
+    parameters = HandoffParameters.model_validate(nightly.parameters)
+    assert parameters.environment == "staging"
     assert parameters.slack_quiet is True and parameters.trigger == "nightly"
     assert parameters.phases == list(Phase) and not parameters.redeploy and not parameters.dry_run
 
@@ -97,11 +97,11 @@ async def test_nightly_runs_once_a_day_at_two_pacific_across_daylight_saving(bui
 def test_manual_has_no_schedule_and_fills_the_form_with_every_field(built: dict[str, Any]) -> None:
     manual = built["staging-handoff/manual"]
     assert manual.schedules == []
-    form = manual.parameters["parameters"]
-    assert {"environment", "phases", "dry_run", "redeploy", "approval_timeout_s", "preapproved"} <= set(form)
+    form = manual.parameters
+    assert {"environment", "phases", "dry_run", "redeploy", "approval_timeout_s", "slack_quiet"} <= set(form)
     parameters = HandoffParameters.model_validate(form)
     assert parameters.trigger == "manual" and parameters.environment == "staging"
-    assert parameters.phases == list(Phase) and not parameters.redeploy and not parameters.preapproved
+    assert parameters.phases == list(Phase) and not parameters.redeploy and not parameters.slack_quiet
 
 
 def test_on_demand_is_phase_one_alone_with_no_schedule(built: dict[str, Any]) -> None:
@@ -112,12 +112,15 @@ def test_on_demand_is_phase_one_alone_with_no_schedule(built: dict[str, Any]) ->
 
 
 @pytest.mark.parametrize("name", ["staging-handoff/nightly", "staging-handoff/manual"])
-def test_handoff_form_every_field_described_environment_is_a_dropdown(built: dict[str, Any], name: str) -> None:
+def test_handoff_form_is_flat_every_field_described_environment_is_a_dropdown(built: dict[str, Any], name: str) -> None:
     schema = built[name]._parameter_openapi_schema.model_dump()
-    fields = schema["definitions"]["HandoffParameters"]["properties"]
-    assert set(fields) == set(HandoffParameters.model_fields)
+    fields = schema["properties"]
+    assert set(fields) == set(HandoffParameters.model_fields)  # one flat form: no nested model
     undescribed = [field for field, spec in fields.items() if not spec.get("description")]
     assert undescribed == []
+    # Fields with defaults are plain fields, not "(Optional) | None" switches.
+    assert [field for field, spec in fields.items() if "anyOf" in spec] == []
+    assert not schema.get("required")
     assert fields["environment"]["enum"] == available_environments()
     assert {"staging", "local"} <= set(fields["environment"]["enum"])
     assert schema["definitions"]["Phase"]["enum"] == [p.value for p in Phase]
@@ -131,13 +134,15 @@ def test_deployment_parameters_satisfy_the_schema_the_server_enforces(built: dic
     jsonschema.validate(deployment.parameters, deployment._parameter_openapi_schema.model_dump())
 
 
-def test_the_schema_refuses_an_unknown_environment_and_accepts_a_file(built: dict[str, Any]) -> None:
+def test_the_schema_refuses_an_unknown_environment_or_a_path_and_accepts_a_name(built: dict[str, Any]) -> None:
     schema = built["staging-handoff/manual"]._parameter_openapi_schema.model_dump()
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"parameters": {"environment": "prod"}}, schema)
+        jsonschema.validate({"environment": "prod"}, schema)
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"parameters": {"phases": []}}, schema)
-    jsonschema.validate({"parameters": {"environment_file": "/tmp/sim.toml", "phases": ["infrastructure"]}}, schema)
+        jsonschema.validate({"environment": "/tmp/sim.toml"}, schema)  # a deployment takes names, not paths
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"phases": []}, schema)
+    jsonschema.validate({"environment": "local", "phases": ["infrastructure"]}, schema)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -13,6 +13,7 @@ import pytest
 from prefect.states import State
 
 from flows.handoff import staging_handoff
+from runbook.approval import preapproved_by_cli
 from runbook.parameters import HandoffParameters
 from runbook.results import Phase, PhaseStatus, RunReport, Status
 from simulator.server import Simulator
@@ -44,10 +45,8 @@ def world(
 
 
 async def handoff(env_file: Path, **parameters: Any) -> tuple[State, RunReport | None]:
-    state = await staging_handoff(
-        HandoffParameters(environment_file=str(env_file), **parameters),
-        return_state=True,  # type: ignore[call-overload]
-    )
+    flat = HandoffParameters(environment=str(env_file), **parameters).flow_kwargs()
+    state = await staging_handoff(**flat, return_state=True)  # type: ignore[call-overload]
     data = await state.aresult(raise_on_failure=False)
     return state, data if isinstance(data, RunReport) else None
 
@@ -137,14 +136,17 @@ async def test_dry_run_makes_no_request(world: tuple[Simulator, Path]) -> None:
 
 async def test_preapproved_redeploy_rolls_a_revision_before_readiness(world: tuple[Simulator, Path]) -> None:
     sim, env_file = world
-    state, report = await handoff(env_file, phases=["restoration"], redeploy=True, preapproved=True)
+    with preapproved_by_cli("ops-alice"):
+        state, report = await handoff(env_file, phases=["restoration"], redeploy=True)
     assert report is not None and state.is_completed(), report and statuses(report)
     assert statuses(report)["redeploy"] == Status.PASS
+    redeploy = next(c for c in report.phases[0].checks if c.id == "redeploy")
+    assert redeploy.evidence["approval"] == {"decision": "approved up front (--approve)", "approved_by": "ops-alice"}
     assert sim.log.count(api="run", method="PATCH") == 3  # one new revision per configured service
 
 
-async def _resume_when_paused(run_input: dict[str, Any], within_s: float = 60) -> str:
-    """Act as the person at the Prefect UI: wait for a paused run, answer its approval form."""
+async def _resume_when_paused(run_input: dict[str, Any], within_s: float = 60) -> Any:
+    """Act as the person at the Prefect UI: wait for a paused run, answer its approval form; the paused run."""
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateName
     from prefect.flow_runs import aresume_flow_run
@@ -157,7 +159,7 @@ async def _resume_when_paused(run_input: dict[str, Any], within_s: float = 60) -
             if paused:
                 await asyncio.sleep(0.5)  # the form's schema is saved right after the pause
                 await aresume_flow_run(paused[0].id, run_input=run_input)
-                return str(paused[0].id)
+                return paused[0]
             await asyncio.sleep(0.25)
     raise AssertionError("no flow run paused for approval")
 
@@ -166,33 +168,50 @@ async def test_redeploy_rejected_in_the_ui_fails_restoration_without_mutating(wo
     sim, env_file = world
     answer = asyncio.create_task(_resume_when_paused({"approve": False, "note": "not during the demo"}))
     state, report = await handoff(env_file, phases=["restoration"], redeploy=True, approval_timeout_s=60)
-    await answer
+    paused = await answer
     assert state.is_failed() and report is not None
+    assert paused.id == state.state_details.flow_run_id and paused.parent_task_run_id is None  # the run itself
     redeploy = next(c for c in report.phases[0].checks if c.id == "redeploy")
     assert redeploy.status == Status.FAIL
-    assert redeploy.summary == "redeploy not done: rejected in the Prefect UI (not during the demo)"
+    assert redeploy.summary == "redeploy not done: rejected on the run's approval form: not during the demo"
+    assert "`" not in redeploy.remediation.replace("runbook run --redeploy --approve", "")
     assert sim.log.count(api="run", method="PATCH") == 0
 
 
 async def test_redeploy_approved_in_the_ui_rolls_new_revisions(world: tuple[Simulator, Path]) -> None:
     sim, env_file = world
-    answer = asyncio.create_task(_resume_when_paused({"approve": True, "note": "go"}))
+    answer = asyncio.create_task(
+        _resume_when_paused({"approve": True, "note": "incident 1278 fixed", "approved_by": "ops-bob"})
+    )
     state, report = await handoff(env_file, phases=["restoration"], redeploy=True, approval_timeout_s=60)
-    await answer
+    paused = await answer
     assert state.is_completed() and report is not None, report and statuses(report)
-    assert statuses(report)["redeploy"] == Status.PASS
+    assert paused.id == state.state_details.flow_run_id and paused.parent_task_run_id is None
+    redeploy = next(c for c in report.phases[0].checks if c.id == "redeploy")
+    assert redeploy.status == Status.PASS
+    assert redeploy.evidence["approval"] == {
+        "decision": "approved on the run's approval form",
+        "approved_by": "ops-bob",
+        "note": "incident 1278 fixed",
+    }
     assert sim.log.count(api="run", method="PATCH") == 3
 
 
 async def test_redeploy_without_an_answer_times_out_and_fails_restoration(world: tuple[Simulator, Path]) -> None:
+    from prefect import flow
+
     from flows.restoration import service_restoration
+    from runbook.approval import request_approval
+
+    @flow(name="approval-then-restoration")
+    async def ask_then_restore(environment: str) -> Any:  # the handoff's own bound is 30 s at least
+        approval = await request_approval("sim", ["netra-backend-staging"], 2)
+        state = await service_restoration(environment, redeploy_services=True, approval=approval, return_state=True)
+        assert state.is_failed()
+        return await state.aresult(raise_on_failure=False)
 
     sim, env_file = world
-    state = await service_restoration(  # the handoff's own bound is 30 s at least; the phase flow takes any
-        str(env_file), redeploy_services=True, approval_timeout_s=2, return_state=True
-    )
-    phase = await state.aresult(raise_on_failure=False)
-    assert state.is_failed()
+    phase = await ask_then_restore(str(env_file))
     redeploy = next(c for c in phase.checks if c.id == "redeploy")
     assert redeploy.status == Status.FAIL and redeploy.summary == "redeploy not done: no approval within 2 s"
     assert sim.log.count(api="run", method="PATCH") == 0

@@ -250,3 +250,28 @@ def test_the_simulator_reads_back_the_conversation_it_was_sent() -> None:
         data = httpx.get(f"{sim.url}/_simulator/slack/conversation?format=json", timeout=5).json()
     assert "#staging-deploys" in text and "edited" in text and "reply" in text and "parent" not in text
     assert data[0]["messages"][0]["replies"][0]["text"] == "reply"
+
+
+def test_read_back_shows_mentions_by_name_and_whom_each_message_pings(
+    url: str, log: RequestLog, state: SlackState
+) -> None:
+    web = client(url)
+    web.chat_postMessage(channel="#staging-deploys", text="<!subteam^S0SIMINFRA1|@infra-oncall> vpc-connector FAIL")
+    web.chat_postMessage(channel="#staging-deploys", text="@infra-oncall literal handle")
+    web.chat_postMessage(channel="#staging-deploys", text="<!subteam^S0REPLACEINF|@infra-oncall> placeholder id")
+    web.chat_postMessage(channel="#staging-deploys", text="<@U0SIMBOT01> see <#C0STGALERTS> and <http://x/r|the run>")
+    web.chat_postMessage(channel="#staging-deploys", text="1 &lt; 2 &amp;&amp; <!here>")
+    lines = [line.strip() for line in render_conversation(log, state.names()).splitlines()[1:]]
+    assert lines == [
+        "[1732900000.000100] @infra-oncall vpc-connector FAIL",
+        "(pings @infra-oncall)",
+        "[1732900000.000200] @infra-oncall literal handle",  # plain text in Slack: nobody is pinged
+        "[1732900000.000300] @infra-oncall placeholder id",
+        "(pings nobody (S0REPLACEINF is no user group or member here))",
+        "[1732900000.000400] @runbook-bot see #staging-alerts and the run (http://x/r)",
+        "(pings @runbook-bot)",
+        "[1732900000.000500] 1 < 2 && @here",
+        "(pings @here)",
+    ]
+    unknown_workspace = render_conversation(log)  # without the workspace's names: labels, every mention pings
+    assert "(pings @infra-oncall)" in unknown_workspace and "nobody" not in unknown_workspace

@@ -14,11 +14,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from slack_sdk.models.blocks import Block
 
 from runbook.config import RunbookConfig
-from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus, RunReport, Severity, Status, gate
+from runbook.results import (
+    PHASE_TITLES,
+    CheckResult,
+    Phase,
+    PhaseResult,
+    PhaseStatus,
+    RunReport,
+    Severity,
+    Status,
+    gate,
+)
 from runbook.slack import DeliveryLimits, SlackReporter
 from runbook.slack_store import ParentStore, RunHistory
 from simulator.scenario import Scenario, load_scenario
@@ -35,7 +46,8 @@ E2E_KEY = "sim-e2e-bypass-key-not-a-secret"
 SECRETS = (TOKEN, HOOK_SECRET, DB_PASSWORD, E2E_KEY)
 FAST = DeliveryLimits(post_interval_s=0.05, backoff_s=0.01)  # the pacing and down tests use the real limits
 RUN_URL = "http://127.0.0.1:4200/runs/flow-run/run-1"
-MENTIONS = ("@infra-oncall", "@platform-oncall", "@product-team")
+# What pings each team (environments/local.toml's ids); the plain handles may be shown anywhere, these may not.
+MENTIONS = ("<!subteam^S0SIMINFRA1|", "<!subteam^S0SIMPLATF1|", "<!subteam^S0SIMPRODT1|")
 POST, UPDATE, HOOK = "chat.postMessage", "chat.update", "webhook"
 DEPLOYS, ALERTS, HEALTH = "staging-deploys", "staging-alerts", "staging-health"
 
@@ -219,7 +231,7 @@ async def test_healthy_run_posts_one_parent_updates_it_in_place_and_sends_the_st
     assert parent["edited"] and parent["replies"] == []
     rendered = render_conversation(sim.log)
     assert (
-        "Trigger: manual · Duration 12.5 s · <http://127.0.0.1:4200/runs/flow-run/run-1|Prefect flow run>" in rendered
+        "Trigger: manual · Duration 12.5 s · Prefect flow run (http://127.0.0.1:4200/runs/flow-run/run-1)" in rendered
     )
     assert "✅ *Verdict: passed*" in rendered and "*Staging (local) is ready for use" in rendered
     assert not any(m in body_text(b) for b in bodies(sim) for m in MENTIONS)
@@ -256,26 +268,27 @@ async def test_quiet_run_with_warnings_threads_them_without_mentions_or_pointers
     ("failing", "mention", "expected"),
     [
         (
-            Phase.infrastructure,
-            "@infra-oncall",
+            Phase.infrastructure,  # stopped before phase 3: the stakeholders are told in plain words all the same
+            "<!subteam^S0SIMINFRA1|@infra-oncall>",
             [(POST, DEPLOYS), (UPDATE, DEPLOYS), (UPDATE, DEPLOYS), (POST, DEPLOYS), (POST, ALERTS)]
-            + [(UPDATE, DEPLOYS)] * 3,
+            + [(UPDATE, DEPLOYS)] * 3
+            + [(POST, HEALTH)],
         ),
         (
             Phase.restoration,
-            "@platform-oncall",
+            "<!subteam^S0SIMPLATF1|@platform-oncall>",
             [(POST, DEPLOYS)]
             + [(UPDATE, DEPLOYS)] * 4
-            + [(POST, DEPLOYS), (POST, ALERTS), (UPDATE, DEPLOYS), (UPDATE, DEPLOYS)],
+            + [(POST, DEPLOYS), (POST, ALERTS), (UPDATE, DEPLOYS), (UPDATE, DEPLOYS), (POST, HEALTH)],
         ),
         (
             Phase.business,  # the product team has no channel of its own: no pointer; the summary still goes out
-            "@product-team",
+            "<!subteam^S0SIMPRODT1|@product-team>",
             [(POST, DEPLOYS)] + [(UPDATE, DEPLOYS)] * 6 + [(POST, DEPLOYS), (UPDATE, DEPLOYS), (POST, HEALTH)],
         ),
     ],
 )
-async def test_failing_phase_threads_the_details_mentions_its_team_and_points_its_channel_to_them(
+async def test_failing_phase_threads_the_details_pings_its_team_and_points_its_channel_to_them(
     slack_env: pytest.MonkeyPatch,
     start_sim: Callable[..., Simulator],
     tmp_path: Path,
@@ -295,27 +308,52 @@ async def test_failing_phase_threads_the_details_mentions_its_team_and_points_it
     assert reply["blocks"][0]["text"]["text"].startswith(f"{mention} *")
     assert f"*{failed_check}* (P0, FAIL) · _new_" in reply_text
     assert f"runbook fix {failed_check}" in reply_text  # the remediation
-    others = [m for m in MENTIONS if m != mention]
+    others = [m for m in MENTIONS if not mention.startswith(m)]
     assert not any(m in body_text(b) for b in bodies(sim) for m in others)
+    pings = [b for b in bodies(sim) if mention in body_text(b)]
+    assert len(pings) == (1 if failing == Phase.business else 2)  # the reply (and the pointer): nothing else pings
     pointers = [b for b in bodies(sim) if b.get("channel") == "#staging-alerts"]
     if failing != Phase.business:
         assert len(pointers) == 1 and pointers[0]["text"].startswith(f"{mention} ")
         assert "<#C0STGDEPLOY>" in pointers[0]["text"]
-    assert "❌ *Verdict: failed*" in render_conversation(sim.log)
+    # The parent says at a glance what broke, the fix and who is on it (the handle, not a second ping).
+    handle = mention.split("|")[1].rstrip(">")
+    final = parent["blocks"][-1]["text"]["text"]
+    assert final.startswith(f"❌ *Verdict: failed*\n❌ *{failed_check}* (P0 FAIL): {failed_check} fail")
+    assert f"Fix: runbook fix {failed_check}" in final and f"On it: {handle}" in final
+    # The simulator's read-back (what `make demo` prints) shows whom each message pinged.
+    async with httpx.AsyncClient(timeout=5) as http:
+        read_back = (await http.get(f"{sim.url}/_simulator/slack/conversation")).text
+    assert f"(pings {handle})" in read_back and "subteam" not in read_back
+    stakeholder = [b for b in bodies(sim) if b.get("channel") == "#staging-health"]
+    assert len(stakeholder) == 1
+    if failing != Phase.business:
+        words = body_text(stakeholder[0])
+        assert "Staging (local) is NOT usable right now." in words and f"team ({handle})" in words
+        assert PHASE_TITLES[failing].lower() in words and "Next update:" in words
 
 
-async def test_webhook_mode_posts_one_message_per_phase_end_and_one_at_run_end(
-    slack_env: pytest.MonkeyPatch, start_sim: Callable[..., Simulator], tmp_path: Path
+@pytest.mark.parametrize("failing", [Phase.infrastructure, Phase.restoration, None])
+async def test_webhook_mode_posts_one_message_per_run_summarising_every_phase(
+    slack_env: pytest.MonkeyPatch, start_sim: Callable[..., Simulator], tmp_path: Path, failing: Phase | None
 ) -> None:
     sim = start_sim()
     reporter = reporter_for(sim, tmp_path, use_webhook(sim, slack_env))
-    await drive(reporter, run_results(Phase.restoration))
-    assert requests(sim) == [(HOOK, DEPLOYS)] * 4
+    await drive(reporter, run_results(failing))
+    assert requests(sim) == [(HOOK, DEPLOYS)]  # not one per phase, not a "skipped" message per skipped phase
     assert all(n["ok"] and n["method"] == "webhook" for n in reporter.notifications)
-    messages = conversation(sim.log)[0]["messages"]
-    assert "@platform-oncall *Service restoration failed*" in body_text(messages[1])
-    assert "❌ *Verdict: failed*" in body_text(messages[3])
+    (message,) = conversation(sim.log)[0]["messages"]
+    text = body_text(message)
     assert not any(HOOK_SECRET in json.dumps(n) for n in reporter.notifications)
+    if failing is None:
+        assert "✅ *Verdict: passed*" in text and "Staging (local) is ready for use" in text
+        assert not any(m in text for m in MENTIONS)
+        return
+    title = PHASE_TITLES[failing]
+    assert "❌ *Verdict: failed*" in text and f"❌ *{title}*: failed" in text
+    assert "⏭️ *Business validation*: skipped" in text and "Evidence and every fix below." in text
+    assert f"{MENTIONS[list(Phase).index(failing)]}" in text and f"*{title} failed*: 1 check to look at" in text
+    assert "Staging (local) is NOT usable right now." in text  # the stakeholders' words, in the one channel
 
 
 def use_webhook(sim: Simulator, env: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -344,6 +382,7 @@ async def test_revoked_webhook_is_permanent_and_recorded(
     sim = start_sim("slack-invalid-auth")
     reporter = reporter_for(sim, tmp_path, use_webhook(sim, slack_env))
     await drive(reporter, run_results(Phase.infrastructure))
+    await reporter.run_crashed("after the end")  # nothing more is tried with a dead webhook
     assert [method for method, _ in requests(sim)] == [HOOK]  # rejected: the answer names no channel
     notes = reporter.notifications
     assert notes[0]["error"] == "invalid_token" and "credentials were rejected" in notes[1]["error"]
@@ -434,8 +473,8 @@ async def test_a_channel_that_does_not_exist_is_recorded_and_not_tried_again(
 ) -> None:
     sim = start_sim()
     routes = {
-        "infrastructure": {"mention": "@infra-oncall", "channel": "#no-such-channel"},
-        "platform": {"mention": "@platform-oncall", "channel": "#no-such-channel"},
+        "infrastructure": {"id": "S0SIMINFRA1", "handle": "@infra-oncall", "channel": "#no-such-channel"},
+        "platform": {"id": "S0SIMPLATF1", "handle": "@platform-oncall", "channel": "#no-such-channel"},
     }
     reporter = reporter_for(sim, tmp_path, routes)
     warn = {"secrets": Status.WARN}
@@ -588,6 +627,8 @@ async def test_crash_or_cancel_from_a_fresh_process_updates_the_parent_through_t
     assert words in rendered
     assert "✅ *Infrastructure validation*: passed" in rendered  # the progress survived the process
     assert "💥 *Service restoration*: interrupted" in rendered and "⚪ *Business validation*: queued" in rendered
+    order = [rendered.index(f"*{PHASE_TITLES[p]}*") for p in Phase]
+    assert order == sorted(order), "the phases keep the plan's order after the store's round trip"
 
 
 async def test_second_run_marks_still_failing_since_the_first_new_failures_and_recoveries(

@@ -550,6 +550,36 @@ async def test_no_secret_value_reaches_slack_even_when_results_carry_one(
     # assert_clean (teardown) searches every recorded body for every secret value
 
 
+async def test_secrets_are_redacted_by_value_and_by_exact_key_while_timings_stay_readable(
+    slack_env: pytest.MonkeyPatch, start_sim: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = start_sim()
+    reporter = reporter_for(sim, tmp_path)
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJlMmUtdGVzdGVyIn0.c2lnbmF0dXJlLW5vdC1yZWFs"
+    leaky = check(
+        "golden-path",
+        Phase.business,
+        Status.FAIL,
+        summary=f"login answered {jwt}",
+        evidence={
+            "token_ms": 41.5,
+            "tokens_used": 1234,
+            "note": f"dsn postgresql://netra_app:{DB_PASSWORD}@10.0.0.3/netra_staging",  # a known value
+            "cache": "redis://default:unknown-redis-pass@10.0.0.9:6379",  # an unknown one, by its place in a URL
+            "access_token": "opaque-token-value",  # by its exact key
+        },
+    )
+    await reporter.run_started([Phase.business])
+    await reporter.phase_finished(PhaseResult(phase=Phase.business, status=PhaseStatus.failed, checks=(leaky,)))
+    (reply,) = conversation(sim.log)[0]["messages"][0]["replies"]
+    evidence = next(b["text"]["text"] for b in reply["blocks"] if "*Evidence*" in b.get("text", {}).get("text", ""))
+    for value in (jwt, "unknown-redis-pass", "opaque-token-value", DB_PASSWORD):
+        assert value not in body_text(reply), value
+    assert '"token_ms": 41.5' in evidence and '"tokens_used": 1234' in evidence  # timings are not secrets
+    assert "postgresql://netra_app:[redacted]@10.0.0.3" in evidence and "redis://default:[redacted]@" in evidence
+    assert '"access_token": "[redacted]"' in evidence and "login answered [redacted]" in body_text(reply)
+
+
 async def test_token_comes_from_the_prefect_secret_block_when_configured(
     slack_env: pytest.MonkeyPatch, start_sim: Callable[..., Simulator], tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from simulator.google.secret_manager import SIM_E2E_BYPASS_KEY
 from simulator.scenario import deep_merge, list_scenarios, load_scenario
 from simulator.server import Simulator
 from tests.sim_fixtures import LOCATION, PROJECT, TIMEOUT, Clients, healthy, world
+from tests.support import world as support_world
 
 __all__ = ["healthy", "world"]  # fixtures
 
@@ -286,6 +287,17 @@ def test_creating_connector_becomes_ready_after_the_configured_reads(world: Clie
     client = world.vpcaccess()
     states = [client.get_connector(name=CONNECTOR, **ONE).state.name for _ in range(4)]
     assert states == ["CREATING", "CREATING", "CREATING", "READY"]
+
+
+def test_creating_connectors_clock_starts_at_its_first_read_not_at_simulator_start() -> None:
+    slow = {"connectors": {"staging-connector": {"state": "CREATING", "ready_after_seconds": 0.4}}}
+    with Simulator(support_world(vpcaccess=slow)) as sim:
+        client = Clients(sim).vpcaccess()
+        time.sleep(0.6)  # a long start-up (Prefect's, in a CLI run) before anyone reads the connector
+        first = client.get_connector(name=CONNECTOR, **ONE).state.name
+        time.sleep(0.5)
+        later = client.get_connector(name=CONNECTOR, **ONE).state.name
+    assert (first, later) == ("CREATING", "READY")
 
 
 @scenario("sql-stopped")

@@ -43,7 +43,9 @@ class ConnectorConfig(_Strict):
     max_instances: int = Field(10, ge=0)
     machine_type: str = "e2-micro"
     connected_projects: list[str] = Field(default_factory=list)
-    ready_after_seconds: float | None = Field(None, ge=0, description="CREATING/UPDATING becomes READY after this.")
+    ready_after_seconds: float | None = Field(
+        None, ge=0, description="CREATING/UPDATING becomes READY this long after the connector's first read."
+    )
     ready_after_requests: int | None = Field(None, ge=1, description="...or after this many GETs of the connector.")
 
 

@@ -14,11 +14,15 @@ PREFIX = "/v1/projects/{project}/locations/{location}/connectors"
 
 
 class VpcAccessApi:
-    """Connectors of the scenario's region. A CREATING/UPDATING connector may become READY after a while."""
+    """Connectors of the scenario's region. A CREATING/UPDATING connector may become READY after a while.
+
+    "A while" is counted from the connector's first read (GET or LIST), not from the simulator's start: a run that
+    reads it only after a long start-up (Prefect's, in a CLI run) still sees it CREATING first.
+    """
 
     def __init__(self, google: GoogleConfig) -> None:
         self._google = google
-        self._started = time.monotonic()
+        self._first_read: dict[str, float] = {}
         self._gets: dict[str, int] = {}
 
     def routes(self) -> list[BaseRoute]:
@@ -79,7 +83,8 @@ class VpcAccessApi:
     def _state(self, name: str, config: ConnectorConfig) -> str:
         if config.state not in ("CREATING", "UPDATING"):
             return config.state
-        by_time = config.ready_after_seconds is not None and time.monotonic() - self._started >= (
+        first_read = self._first_read.setdefault(name, time.monotonic())
+        by_time = config.ready_after_seconds is not None and time.monotonic() - first_read >= (
             config.ready_after_seconds
         )
         by_count = config.ready_after_requests is not None and self._gets.get(name, 0) > config.ready_after_requests

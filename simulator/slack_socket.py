@@ -280,7 +280,8 @@ class SocketHub:
         known: dict[str, dict[str, Any]] = {}
         for entry in self.log.entries("slack"):
             body = entry.body if isinstance(entry.body, dict) else {}
-            outcome = body.get("_response") if isinstance(body.get("_response"), dict) else {}
+            raw = body.get("_response")
+            outcome: dict[str, Any] = raw if isinstance(raw, dict) else {}
             if not outcome.get("ok") or outcome.get("channel") != channel_id or outcome.get("ts") != ts:
                 continue
             known.update(_actions_of(body.get("blocks")))

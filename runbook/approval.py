@@ -96,6 +96,9 @@ async def request_approval(environment: str, services: list[str], timeout_s: int
         f"Approve within {timeout_s} s or the restoration phase fails."
     )
     unanswered = ApprovalOutcome(approved=False, decision=f"no approval within {timeout_s} s")
+    from runbook.slack_approval import announce  # the approvers asked in Slack too, with [slack.chatops]
+
+    slack = await announce(str(context.flow_run.id), dict(context.parameters or {}), services, timeout_s)
     try:
         answer = await asyncio.wait_for(
             apause_flow_run(
@@ -109,7 +112,11 @@ async def request_approval(environment: str, services: list[str], timeout_s: int
     except TimeoutError:
         with contextlib.suppress(Exception):  # answered at the last moment: still treated as unanswered, no mutation
             await aresume_flow_run(context.flow_run.id, run_input={"approve": False, "note": unanswered.decision})
-        return unanswered
+        outcome = unanswered
     except FlowPauseTimeout:
-        return unanswered
-    return _answered(answer, "on the run's approval form")
+        outcome = unanswered
+    else:
+        outcome = _answered(answer, "on the run's approval form")
+    if slack is not None:  # the Slack message shows the outcome, its buttons gone
+        await slack.finish(outcome.approved, outcome.decision, outcome.approved_by, outcome.note)
+    return outcome

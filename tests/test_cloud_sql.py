@@ -107,6 +107,12 @@ def test_ssl_not_enforced_warns_with_the_ssl_mode_command() -> None:
     assert "--ssl-mode=ENCRYPTED_ONLY" in finding.remediation
 
 
+def test_encrypted_only_with_require_ssl_false_is_enforced_ssl_and_passes() -> None:
+    finding = decide_instance(instance(ssl_mode="ENCRYPTED_ONLY", require_ssl=False), POLICY, PROJECT)
+    assert finding.status == Status.PASS, finding.summary
+    assert "SSL ENCRYPTED_ONLY" in finding.summary
+
+
 def test_ssl_policy_off_means_no_warning() -> None:
     lax = CloudSqlConfig(instance="netra-staging-db", network="staging-vpc", require_ssl=False)
     finding = decide_instance(instance(ssl_mode="ALLOW_UNENCRYPTED_AND_ENCRYPTED", require_ssl=False), lax, PROJECT)
@@ -188,6 +194,7 @@ async def test_healthy_instance_passes_with_its_private_ip_in_evidence(sim: Simu
     assert result.status == Status.PASS, result.summary
     assert result.evidence["private_ip"] == "10.20.0.3"
     assert result.evidence["ssl_mode"] == "ENCRYPTED_ONLY"
+    assert result.evidence["require_ssl"] is False  # what Cloud SQL reports for ENCRYPTED_ONLY: SSL is enforced
     assert result.attempts == 1
     assert (gets(sim), lists(sim)) == (1, 0)
 

@@ -8,6 +8,7 @@ import pytest
 import requests
 from google.api_core import exceptions
 
+from simulator.google.config import SqlInstanceConfig
 from simulator.google.secret_manager import SIM_E2E_BYPASS_KEY
 from simulator.scenario import deep_merge, list_scenarios, load_scenario
 from simulator.server import Simulator
@@ -82,8 +83,8 @@ def test_healthy_database_is_runnable_private_and_ssl_only(healthy: Clients) -> 
     assert instance.settings.activation_policy == sql.Settings.SqlActivationPolicy.ALWAYS
     ip = instance.settings.ip_configuration
     assert ip.private_network == "projects/netra-staging/global/networks/staging-vpc"
-    assert ip.ipv4_enabled is False and ip.require_ssl is True
     assert ip.ssl_mode == sql.IpConfiguration.SslMode.ENCRYPTED_ONLY
+    assert ip.ipv4_enabled is False and ip.require_ssl is False  # Cloud SQL's pair for PostgreSQL ENCRYPTED_ONLY
     assert [(a.type_, a.ip_address) for a in instance.ip_addresses] == [(sql.SqlIpAddressType.PRIVATE, "10.20.0.3")]
     assert instance.connection_name == "netra-staging:us-central1:netra-staging-db"
     listed = client.list(request={"project": PROJECT}, **ONE)
@@ -287,6 +288,25 @@ def test_creating_connector_becomes_ready_after_the_configured_reads(world: Clie
     client = world.vpcaccess()
     states = [client.get_connector(name=CONNECTOR, **ONE).state.name for _ in range(4)]
     assert states == ["CREATING", "CREATING", "CREATING", "READY"]
+
+
+@pytest.mark.parametrize(
+    ("version", "mode", "require_ssl"),
+    [
+        ("POSTGRES_15", "ALLOW_UNENCRYPTED_AND_ENCRYPTED", False),
+        ("POSTGRES_15", "ENCRYPTED_ONLY", False),
+        ("POSTGRES_15", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED", True),
+        ("SQLSERVER_2019_STANDARD", "ENCRYPTED_ONLY", True),
+    ],
+)
+def test_require_ssl_follows_ssl_mode_as_cloud_sql_reports_it(version: str, mode: str, require_ssl: bool) -> None:
+    config = SqlInstanceConfig(database_version=version, ssl_mode=mode)  # type: ignore[arg-type]
+    assert config.effective_require_ssl is require_ssl
+
+
+def test_a_require_ssl_that_cloud_sql_would_not_report_is_a_scenario_error() -> None:
+    with pytest.raises(ValueError, match="require_ssl true does not go with ssl_mode ENCRYPTED_ONLY on POSTGRES_15"):
+        SqlInstanceConfig(ssl_mode="ENCRYPTED_ONLY", require_ssl=True)
 
 
 def test_creating_connectors_clock_starts_at_its_first_read_not_at_simulator_start() -> None:

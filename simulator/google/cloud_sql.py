@@ -125,7 +125,7 @@ class CloudSqlApi:
                 "ipConfiguration": {
                     "ipv4Enabled": config.ipv4_enabled,
                     "privateNetwork": config.private_network,
-                    "requireSsl": config.require_ssl,
+                    "requireSsl": config.effective_require_ssl,
                     "sslMode": config.ssl_mode,
                     "authorizedNetworks": [],
                 },

@@ -7,7 +7,7 @@ load time with the offending key named, instead of silently serving a different 
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ApiName = Literal["vpcaccess", "sqladmin", "run", "secretmanager", "compute", "monitoring"]
 API_NAMES: tuple[str, ...] = ("vpcaccess", "sqladmin", "run", "secretmanager", "compute", "monitoring")
@@ -76,11 +76,32 @@ class SqlInstanceConfig(_Strict):
     zone: str = "us-central1-a"
     ipv4_enabled: bool = False
     private_network: str = Field("", description="Empty string = no private network (the field is omitted).")
-    require_ssl: bool = True
     ssl_mode: Literal["ALLOW_UNENCRYPTED_AND_ENCRYPTED", "ENCRYPTED_ONLY", "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"] = (
         "ENCRYPTED_ONLY"
     )
+    require_ssl: bool | None = Field(
+        None,
+        description="The legacy requireSsl; default derived from ssl_mode as Cloud SQL does. Set explicitly, it must "
+        "be a pair Cloud SQL accepts (PostgreSQL/MySQL: true only with TRUSTED_CLIENT_CERTIFICATE_REQUIRED).",
+    )
     ip_addresses: list[IpAddressConfig] = Field(default_factory=list)
+
+    @property
+    def effective_require_ssl(self) -> bool:
+        """requireSsl as Cloud SQL reports it for `ssl_mode` (SQL Server also says true for ENCRYPTED_ONLY)."""
+        if self.database_version.startswith("SQLSERVER"):
+            return self.ssl_mode != "ALLOW_UNENCRYPTED_AND_ENCRYPTED"
+        return self.ssl_mode == "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"
+
+    @model_validator(mode="after")
+    def _ssl_pair(self) -> "SqlInstanceConfig":
+        if self.require_ssl is not None and self.require_ssl != self.effective_require_ssl:
+            raise ValueError(
+                f"require_ssl {str(self.require_ssl).lower()} does not go with ssl_mode {self.ssl_mode} on "
+                f"{self.database_version}: Cloud SQL reports requireSsl {str(self.effective_require_ssl).lower()} "
+                "for it (drop require_ssl to derive it)"
+            )
+        return self
 
 
 class RunServiceConfig(_Strict):

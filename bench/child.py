@@ -1,6 +1,6 @@
 """One handoff run in its own process (so its peak RSS is its own), as `runbook run` does, reported as JSON.
 
-    python -m bench.child --env FILE --out result.json
+    python -m bench.child --env FILE --out result.json [--phases infrastructure,restoration,business]
 
 Reports the wall time measured inside the handoff flow (the RunReport's duration and phase durations), the time
 around the flow call (flow run creation and teardown included), the import time, when each check finished, and
@@ -18,7 +18,7 @@ from typing import Any
 from bench.rss import peak_rss_mb
 
 
-def run(env: str) -> dict[str, Any]:
+def run(env: str, phases: list[str]) -> dict[str, Any]:
     started = time.monotonic()
     from flows.handoff import staging_handoff
     from runbook.parameters import HandoffParameters
@@ -33,8 +33,9 @@ def run(env: str) -> dict[str, Any]:
 
     remove = add_check_listener(heard)
     try:
-        parameters = HandoffParameters(environment_file=env, trigger="bench")
-        state: Any = asyncio.run(staging_handoff(parameters, return_state=True))  # type: ignore[arg-type]
+        parameters = HandoffParameters.model_validate({"environment": env, "phases": phases, "trigger": "bench"})
+        call: Any = staging_handoff(**parameters.flow_kwargs(), return_state=True)
+        state: Any = asyncio.run(call)
     finally:
         remove()
     ended = time.monotonic()
@@ -75,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.child", description=__doc__.split("\n")[0])
     parser.add_argument("--env", required=True, help="environment TOML file")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--phases", default="infrastructure,restoration,business", help="comma-separated")
     args = parser.parse_args(argv)
-    result = run(args.env)
+    result = run(args.env, args.phases.split(","))
     args.out.write_text(json.dumps(result, indent=2))
     return 0 if result["verdict"] in ("passed", "passed_with_warnings") else 1
 

@@ -82,15 +82,33 @@ def startup(data: dict[str, Any]) -> str:
     return _table(["measure", "value"], rows)
 
 
+def worker(data: dict[str, Any]) -> str:
+    w = data.get("worker")
+    if not w:
+        return ""
+    keys = ("created_to_pickup_s", "pickup_to_running_s", "running_to_first_check_s", "pickup_to_first_check_s",
+            "pickup_to_end_s")  # fmt: skip
+    rows = [[i, *(r[k] for k in keys)] for i, r in enumerate(w["runs"], 1)]
+    header = ["run", "created -> pickup s", "pickup -> Running s", "Running -> first check s",
+              "pickup -> first check s", "pickup -> end s"]  # fmt: skip
+    return _table(header, rows)
+
+
 def targets(data: dict[str, Any]) -> str:
-    rows = [[t["target"], f"{t['value']} {t['unit']}", "met" if t["met"] else "**not met**"] for t in data["targets"]]
-    return _table(["target", "figure", ""], rows)
+    def verdict(t: dict[str, Any]) -> str:
+        return "not measured" if t["met"] is None else ("met" if t["met"] else "**not met**")
+
+    rows = [
+        [t["target"], "-" if t["value"] is None else f"{t['value']} {t['unit']}", verdict(t), t.get("detail", "")]
+        for t in data["targets"]
+    ]
+    return _table(["target", "figure", "", "breakdown"], rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     data = json.loads(Path(args[0] if args else DEFAULT_JSON).read_text())
-    print("\n\n".join([runs(data), growth(data), startup(data), targets(data)]))
+    print("\n\n".join(part for part in (runs(data), growth(data), startup(data), worker(data), targets(data)) if part))
     return 0
 
 

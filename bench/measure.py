@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.critical_path import DB_ROUND_TRIPS, critical_path, inputs_for
+from bench.critical_path import DB_ROUND_TRIPS, CriticalPath, critical_path, inputs_for
 from bench.dbproxy import DelayProxy
-from bench.prefect_env import ROOT, bench_env, executable
+from bench.prefect_env import ROOT, bench_env, executable, free_port
 from bench.scenarios import World, build_scenario, env_overrides
 from bench.sequential import KEY_ENV
 from runbook.config_file import load_config
@@ -87,7 +87,9 @@ def _subprocess(args: list[str], env: dict[str, str], what: str) -> subprocess.C
 def _json_run(module: str, setup: Setup, env: dict[str, str], what: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         out = Path(tmp) / "out.json"
-        done = _subprocess([sys.executable, "-m", module, "--env", str(setup.env_file), "--out", str(out)], env, what)
+        phases = ",".join(setup.world.phases)
+        args = [sys.executable, "-m", module, "--env", str(setup.env_file), "--out", str(out), "--phases", phases]
+        done = _subprocess(args, env, what)
         if not out.exists():
             raise BenchError(f"{what} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         result: dict[str, Any] = json.loads(out.read_text())
@@ -139,6 +141,7 @@ def measure_world(setup: Setup, api_url: str | None, home: Path, sequential: boo
     observed = setup.proxy.round_trips  # the database check's chunks, its Terminate included
     round_trips = max(1, observed - 1) if observed else DB_ROUND_TRIPS
     path = critical_path(inputs_for(world, config, len(sim.scenario.google.secretmanager.secrets), round_trips))
+    path = CriticalPath(tuple(phase for phase in path.phases if phase.phase in world.phases))
     result: dict[str, Any] = {
         "world": world.__dict__ | {"tags": list(world.tags)},
         "run": run,
@@ -161,12 +164,16 @@ def measure_world(setup: Setup, api_url: str | None, home: Path, sequential: boo
 def measure_startup(setup: Setup, api_url: str | None, home: Path) -> dict[str, Any]:
     """`runbook run --env FILE` as a subprocess: seconds from its start to the first Google API call it made.
 
+    `api_url` None: no server running (the CLI starts its own, or Prefect's ephemeral one).
+
     The simulator records a request after its injected latency: that latency is subtracted. time.monotonic is
     CLOCK_MONOTONIC, one clock for every process of the machine.
     """
     fresh = not (home / "prefect.db").exists() and not any(home.glob("*.db"))
     setup.sim.log.clear()
     env = setup.child_env(api_url, home)
+    if api_url is None:  # no server to reuse: not even one on the default port (another user's, on this machine)
+        env["PREFECT_SERVER_API_PORT"] = str(free_port())
     started = time.monotonic()
     done = _subprocess([executable("runbook"), "run", "--env", str(setup.env_file)], env, "runbook run")
     ended = time.monotonic()
@@ -175,7 +182,7 @@ def measure_startup(setup: Setup, api_url: str | None, home: Path) -> dict[str, 
         raise BenchError(f"runbook run exited {done.returncode} ({len(google)} Google calls):\n{done.stdout[-2000:]}")
     first = min(google) - setup.world.google_ms / 1000
     return {
-        "mode": "server" if api_url else "ephemeral",
+        "mode": "server" if api_url else "no server",
         "fresh_prefect_home": fresh,
         "to_first_api_call_s": round(first - started, 3),
         "process_s": round(ended - started, 3),

@@ -1,12 +1,14 @@
 """The benchmark: a run's cost against its floor, side by side with a sequential script, and how it grows.
 
-    python -m bench.run [--size small|full] [--json bench/results.json]
+    python -m bench.run [--size small|full] [--json FILE] [--parts worlds,startup,worker,overhead]
 
 Starts a throwaway PostgreSQL (tests/pg.py) and a `prefect server start` of its own (PREFECT_HOME=.prefect/bench),
 then per world (bench/scenarios.py) a simulator with injected latency and a database proxy adding latency per round
 trip; runs the handoff flow in a subprocess against the server, then the sequential baseline; measures start-up
-(`runbook run` to its first Google API call) with the server and, at full size, ephemeral; prints the tables and
-writes the JSON. Exit status 1 when any run errored or did not pass (speed is never a failure).
+(`runbook run` to its first Google API call) with the server and without one, and a deployment run through a real
+process worker (pickup to first check); prints the tables and writes the JSON: bench/results.json for the full
+size (the recorded run, committed with docs/benchmarks.md), bench/results-small.json for the small one (CI).
+Exit status 1 when any run errored or did not pass (speed is never a failure).
 """
 
 import argparse
@@ -28,8 +30,13 @@ from bench.measure import BenchError, Database, measure_overhead, measure_startu
 from bench.prefect_env import PREFECT_HOME, ROOT, prefect_server
 from bench.report import print_all, targets
 from bench.scenarios import LATENCY, World, worlds
+from bench.worker import measure_worker
 
 DEFAULT_JSON = ROOT / "bench" / "results.json"
+SMALL_JSON = ROOT / "bench" / "results-small.json"  # git-ignored: CI's run never replaces the recorded one
+PARTS = ("worlds", "startup", "worker", "overhead")
+SMALL_PARTS = ("worlds", "worker")
+WORKER_RUNS = {"small": 1, "full": 3}
 
 
 def machine() -> dict[str, Any]:
@@ -97,21 +104,50 @@ def run_startup(database: Database, api_url: str, workdir: Path, console: Consol
     with serve(LATENCY, database, workdir) as setup:
         console.print("[bold]start-up[/] with the running server ...")
         startup.append(measure_startup(setup, api_url, PREFECT_HOME / "server"))
-        console.print("[bold]start-up[/] ephemeral (no PREFECT_API_URL) ...")
-        startup.append(measure_startup(setup, None, PREFECT_HOME / "ephemeral"))
+        console.print("[bold]start-up[/] without a running server ...")
+        startup.append(measure_startup(setup, None, PREFECT_HOME / "no-server"))
     return startup
+
+
+def run_worker(size: str, database: Database, api_url: str, workdir: Path, console: Console) -> dict[str, Any]:
+    world = next(w for w in worlds(size) if "latency" in w.tags)
+    with serve(world, database, workdir) as setup:
+        console.print(f"[bold]worker[/]: deploy, a process worker, {WORKER_RUNS[size]} deployment run(s) ...")
+        result = measure_worker(setup, api_url, PREFECT_HOME / "server", WORKER_RUNS[size], workdir / "worker-logs")
+    console.print(f"  pickup to first check {result['pickup_to_first_check_median_s']:.2f} s (median)")
+    return result
+
+
+def _parts(value: str | None, size: str) -> tuple[str, ...]:
+    if not value:
+        return PARTS if size == "full" else SMALL_PARTS
+    chosen = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in PARTS]
+    if unknown:
+        raise SystemExit(f"--parts: unknown {unknown}; expected some of {', '.join(PARTS)}")
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=("small", "full"), default="full")
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"default {DEFAULT_JSON.relative_to(ROOT)}")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help=f"default {DEFAULT_JSON.relative_to(ROOT)} (full), {SMALL_JSON.relative_to(ROOT)} (small)",
+    )
+    parser.add_argument(
+        "--parts", help=f"comma-separated subset of {','.join(PARTS)} (default: all; small: worlds,worker)"
+    )
     args = parser.parse_args(argv)
+    parts = _parts(args.parts, args.size)
+    out = args.json or (DEFAULT_JSON if args.size == "full" else SMALL_JSON)
     console = Console()
     started = time.monotonic()
     data: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "size": args.size,
+        "parts": list(parts),
         "machine": machine(),
     }
     workdir = Path(tempfile.mkdtemp(prefix="runbook-bench-"))
@@ -123,10 +159,15 @@ def main(argv: list[str] | None = None) -> int:
         with prefect_server() as api_url:
             data["prefect_server_ready_s"] = round(time.monotonic() - started, 1)
             console.print(f"  ready after {data['prefect_server_ready_s']:.1f} s")
-            data["worlds"] = run_worlds(worlds(args.size), database, api_url, workdir, console)
+            data["worlds"] = []
+            if "worlds" in parts:
+                data["worlds"] = run_worlds(worlds(args.size), database, api_url, workdir, console)
             data["startup"] = []
-            if args.size == "full":  # the small size (CI) proves the runs work; start-up costs two more processes
+            if "startup" in parts:
                 data["startup"] = run_startup(database, api_url, workdir, console)
+            if "worker" in parts:
+                data["worker"] = run_worker(args.size, database, api_url, workdir, console)
+            if "overhead" in parts:
                 data["prefect_overhead"] = measure_overhead(api_url, PREFECT_HOME / "server")
     except (BenchError, RuntimeError, subprocess.SubprocessError) as error:
         console.print(f"[red]benchmark failed:[/] {error}")
@@ -135,13 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    data["targets"] = targets(data["worlds"], data["startup"])
+    data["targets"] = targets(data["worlds"], data["startup"], data.get("worker"))
     data["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     data["total_s"] = round(time.monotonic() - started, 1)
     print_all(console, data)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(data, indent=2, default=str))
-    console.print(f"{data['total_s']:.0f} s in all; JSON: {args.json}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    console.print(f"{data['total_s']:.0f} s in all; JSON: {out}")
     return 0
 
 

@@ -29,6 +29,7 @@ class World:
     golden_path_s: float = 2.0  # the golden path's five events are spread over this long
     health_probes: int = 10  # performance: sequential /health probes
     slack: bool = False  # post progress to the simulator's Slack (paced one message per second per channel)
+    phases: tuple[str, ...] = ("infrastructure", "restoration", "business")  # run (and made sequentially)
     tags: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -139,24 +140,25 @@ def _local_services(sim_url: str) -> list[dict[str, Any]]:
 # --- the worlds of one invocation -------------------------------------------------------------------------------
 
 LATENCY = World(name="latency-3svc-24sec", tags=("latency", "growth"))
+PHASE_1 = replace(LATENCY, name="phase1-3svc-24sec", phases=("infrastructure",), tags=("phase1",))
 
 
 def worlds(size: str) -> list[World]:
-    """`full`: the latency world, its Slack variant, and the growth worlds. `small`: one tiny world (CI)."""
+    """`full`: the latency world, phase 1 alone, the Slack variant, the growth worlds. `small` (CI): two tiny ones."""
     if size == "small":
-        return [
-            World(
-                name="small-3svc-24sec",
-                google_ms=10,
-                db_ms=5,
-                health_ms=5,
-                golden_path_s=0.25,
-                health_probes=2,
-                tags=("latency",),
-            )
-        ]
+        small = World(
+            name="small-3svc-24sec",
+            google_ms=10,
+            db_ms=5,
+            health_ms=5,
+            golden_path_s=0.25,
+            health_probes=2,
+            tags=("latency",),
+        )
+        return [small, replace(small, name="small-phase1", phases=PHASE_1.phases, tags=PHASE_1.tags)]
     return [
         LATENCY,
+        PHASE_1,
         replace(LATENCY, name="latency-3svc-24sec-slack", slack=True, tags=("slack",)),
         replace(LATENCY, name="growth-1svc-24sec", services=1, tags=("growth",)),
         replace(LATENCY, name="growth-10svc-24sec", services=10, tags=("growth",)),

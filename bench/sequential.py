@@ -6,7 +6,7 @@ golden path with the same HTTP/WebSocket requests as the checks. It reads no sec
 from the environment variable RUNBOOK_E2E_BYPASS_KEY (as the old script's operator exported it), so it makes two
 to three calls fewer than a run (the runbook reads the key from Secret Manager per check that logs in).
 
-    python -m bench.sequential --env FILE [--out result.json]
+    python -m bench.sequential --env FILE [--out result.json] [--phases infrastructure]
 """
 
 import argparse
@@ -15,7 +15,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from runbook.config_file import load_config
 from runbook.gcp import GoogleClients
 
 KEY_ENV = "RUNBOOK_E2E_BYPASS_KEY"
+PHASES = ("infrastructure", "restoration", "business")
 METRIC = "run.googleapis.com/request_count"  # as tasks/monitoring.py (not imported: it imports Prefect)
 RESOURCE = "cloud_run_revision"
 GROUP_BY = ("metric.label.response_code_class", "resource.label.service_name")
@@ -85,10 +86,17 @@ class SequentialScript:
     def google(self, label: str, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
         return self.steps.run(label, lambda: fn(retry=None, timeout=self.timeout, **kwargs))
 
-    def run(self) -> None:
-        self.infrastructure()
-        self.restoration()
-        self.business()
+    def run(self, phases: Sequence[str] = PHASES) -> dict[str, float]:
+        """The phases' calls in order; seconds per phase."""
+        unknown = [p for p in phases if p not in PHASES]
+        if unknown:
+            raise ValueError(f"unknown phase(s) {unknown}: expected some of {list(PHASES)}")
+        seconds: dict[str, float] = {}
+        for phase in (p for p in PHASES if p in phases):
+            started = time.monotonic()
+            getattr(self, phase)()
+            seconds[phase] = round(time.monotonic() - started, 3)
+        return seconds
 
     # --- phase 1 -------------------------------------------------------------------------------------------------
     def infrastructure(self) -> None:
@@ -257,7 +265,9 @@ def until(connection: Any, types: tuple[str, ...], wait_s: float) -> None:
             return
 
 
-def run_sequential(config: RunbookConfig, bypass_key: str, db_password: str | None) -> dict[str, Any]:
+def run_sequential(
+    config: RunbookConfig, bypass_key: str, db_password: str | None, phases: Sequence[str] = PHASES
+) -> dict[str, Any]:
     """Run the script; wall time from the first client build (imports included) and of the calls alone."""
     started = time.monotonic()
     script = SequentialScript(config, bypass_key, db_password)
@@ -270,7 +280,7 @@ def run_sequential(config: RunbookConfig, bypass_key: str, db_password: str | No
     import websockets.sync.client  # noqa: F401
 
     imported = time.monotonic()
-    script.run()
+    phase_s = script.run(phases)
     ended = time.monotonic()
     totals: dict[str, float] = {}
     for name, seconds in script.steps.steps:
@@ -279,6 +289,8 @@ def run_sequential(config: RunbookConfig, bypass_key: str, db_password: str | No
         "wall_s": round(ended - started, 3),
         "imports_s": round(imported - started, 3),
         "calls_s": round(ended - imported, 3),
+        "phases": list(phase_s),
+        "phase_s": phase_s,
         "steps": len(script.steps.steps),
         "step_totals_s": {name: round(seconds, 3) for name, seconds in totals.items()},
         "peak_rss_mb": peak_rss_mb(),
@@ -289,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sequential", description=__doc__.split("\n")[0])
     parser.add_argument("--env", required=True, help="environment name or TOML file")
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
+    parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated, run in the plan's order")
     args = parser.parse_args(argv)
     key = os.environ.get(KEY_ENV, "")
     if not key:
@@ -296,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = load_config(args.env)
     password = os.environ.get(config.database.password_env or "") if config.database.password_env else None
-    result = run_sequential(config, key, password)
+    result = run_sequential(config, key, password, args.phases.split(","))
     text = json.dumps(result, indent=2)
     if args.out:
         args.out.write_text(text)

@@ -227,8 +227,9 @@ def failing_first(value: Any, summary: str = "", depth: int = 0) -> Any:
     """Evidence reordered so entries about failing resources come first (the rest keep key order).
 
     Dict entries whose key the check's summary names (the service it complains about) come first, then entries
-    that look failing (the shortest first, so more of them fit), then the rest; a list is reordered only when it is a collection of named resources, never a
-    timeline. Used before truncating, so what broke is what survives the cut.
+    that look failing (the shortest first, so more of them fit), then the rest in key order. A list is reordered
+    only when it is a collection of named resources, never a timeline. Used before truncating, so what broke is
+    what survives the cut.
     """
     if depth > 6:
         return value

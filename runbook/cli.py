@@ -228,6 +228,41 @@ def serve(
     serve_deployments(path, deployment, limit=limit)
 
 
+@app.command("slack-bot")
+def slack_bot(
+    env: Annotated[
+        list[str] | None,
+        typer.Option("--env", "-e", help="Environment(s) with [slack.chatops] to serve; default: all that have it."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own logs.")] = False,
+) -> None:
+    """Approve/reject redeploys and start runs from Slack over Socket Mode (no public URL); Ctrl-C stops."""
+    import asyncio
+    import logging
+
+    _prefect_defaults(verbose)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from runbook.config_file import available_environments
+    from runbook.slack_bot import BotSetupError, load_environments, run_bot
+
+    try:
+        environments = load_environments(env or available_environments())
+    except (ConfigError, BotSetupError) as error:
+        if isinstance(error, ConfigError):
+            _print_config_error(error)
+        else:
+            errors.print(str(error), style="red", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    console.print(f"Slack ChatOps (Socket Mode) for {', '.join(environments)}; Ctrl-C stops.")
+    try:
+        asyncio.run(run_bot(environments, asyncio.Event()))
+    except BotSetupError as error:
+        errors.print(str(error), style="red", markup=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    except KeyboardInterrupt:
+        console.print("Slack ChatOps stopped.")
+
+
 def main() -> None:  # pragma: no cover - console script entry for `python -m runbook.cli`
     sys.exit(app())
 

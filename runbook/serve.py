@@ -160,4 +160,7 @@ def serve_deployments(path: Path = PREFECT_FILE, names: Iterable[str] | None = N
     """
     from prefect import serve
 
+    from runbook.slack_bot import start_in_background
+
+    start_in_background()  # Slack ChatOps alongside, when an environment has [slack.chatops] and the app token is set
     serve(*deployments(path, names), limit=limit)

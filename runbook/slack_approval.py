@@ -345,3 +345,85 @@ async def refused_attempts(flow_run_id: str) -> list[dict[str, Any]]:
         if isinstance(entry.decoded_value, dict)
     ]
     return sorted(entries, key=lambda e: str(e.get("at", "")))
+
+
+@dataclass
+class PostedApproval:
+    """The approval message a paused run posted, so the run can show the outcome on it (buttons removed)."""
+
+    client: Any
+    request: ApprovalRequest
+    channel: str
+    ts: str
+
+    async def finish(self, approved: bool, decision: str, approved_by: str, note: str) -> None:
+        """Show the outcome (whoever decided, Slack or the UI form, or nobody in time); never raises."""
+        if approved_by:
+            via = "Slack" if approved_by.startswith("<@") else "Prefect UI"
+            text, blocks = decided_message(self.request, Decision(approved, approved_by, datetime.now(UTC), note, via))
+        else:
+            text, blocks = expired_message(self.request, decision)
+        try:
+            async with asyncio.timeout(10):
+                await self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=blocks)
+        except Exception as error:
+            logger.warning("approval message not updated: %s", _error_code(error))
+
+
+async def announce(
+    flow_run_id: str, parameters: dict[str, Any], services: list[str], timeout_s: int
+) -> PostedApproval | None:
+    """Post the approval request in the run's Slack thread when [slack.chatops] is configured; never raises.
+
+    `parameters` are the handoff run's (environment, slack_channel); the thread is the run's parent message
+    (runbook.slack_store.ParentStore), else the message goes to the run's channel.
+    """
+    try:
+        return await _announce(flow_run_id, parameters, services, timeout_s)
+    except Exception as error:  # Slack must never stop the approval itself: the UI form still works
+        logger.warning("approval request not posted to Slack: %s", _error_code(error))
+        return None
+
+
+async def _announce(
+    flow_run_id: str, parameters: dict[str, Any], services: list[str], timeout_s: int
+) -> PostedApproval | None:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from runbook.config_file import load_config
+    from runbook.slack_bot import read_secret
+    from runbook.slack_store import ParentStore
+
+    config = load_config(str(parameters.get("environment") or "staging"))
+    chatops = config.slack.chatops
+    if chatops is None or not config.slack.enabled:
+        return None
+    token = await read_secret(config.slack.token_env, config.slack.token_block)
+    if not token:
+        return None
+    parent = ParentStore().get(flow_run_id)
+    channel = parent.channel if parent else (str(parameters.get("slack_channel") or "") or config.slack.channel)
+    changes = await describe_changes(config, services)
+    deadline = datetime.fromtimestamp(int(time.time()) + timeout_s, UTC)
+    request = ApprovalRequest(flow_run_id, config.name, changes, chatops.approvers, deadline)
+    text, blocks = approval_message(request)
+    client = AsyncWebClient(token=token, base_url=config.slack.api_base_url, timeout=10)
+    async with asyncio.timeout(15):
+        answer = await client.chat_postMessage(
+            channel=channel, text=text, blocks=blocks, thread_ts=parent.ts if parent else None
+        )
+    return PostedApproval(client, request, str(answer["channel"]), str(answer["ts"]))
+
+
+def _error_code(error: BaseException) -> str:
+    data = getattr(getattr(error, "response", None), "data", None)
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return data["error"]
+    return type(error).__name__
+
+
+def rerun_actions(environment: str, phase: str) -> dict[str, Any]:
+    """The "Rerun failed phase" actions block for a failed run's parent message (action runbook_rerun_phase)."""
+    value = json.dumps({"env": environment, "phase": phase})
+    button = ButtonElement(text=f"Rerun {phase}", action_id="runbook_rerun_phase", value=value)
+    return ActionsBlock(block_id="runbook_rerun", elements=[button]).to_dict()

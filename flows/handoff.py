@@ -20,6 +20,7 @@ from flows.business import business_validation
 from flows.infrastructure import infrastructure_validation
 from flows.restoration import service_restoration
 from runbook.approval import ApprovalOutcome, request_approval
+from runbook.check_task import outcome_line
 from runbook.config import RunbookConfig
 from runbook.config_file import load_config
 from runbook.gcp import preload_in_background
@@ -37,7 +38,7 @@ from runbook.parameters import (
 from runbook.phases import crashed_phase, phase_recorded, publish_phase_artifact, run_tags, skipped_phase
 from runbook.plan import plan_text
 from runbook.report import checks_table, status_matrix_markdown
-from runbook.results import Phase, PhaseResult, PhaseStatus, RunReport
+from runbook.results import PHASE_TITLES, Phase, PhaseResult, PhaseStatus, RunReport
 from runbook.slack import SlackReporter
 
 
@@ -90,6 +91,22 @@ async def _run_phase(
             return_state=True,
         )
     return await business_validation(target, earlier, skip_reason=skip, return_state=True)
+
+
+def log_phase(result: PhaseResult) -> None:
+    """One line per phase in the run's own Logs tab, and one per problem check under it: the run's story."""
+    from prefect import get_run_logger
+
+    logger = get_run_logger()
+    title = PHASE_TITLES[result.phase]
+    if result.status == PhaseStatus.skipped:
+        logger.warning("%s skipped: %s", title, result.skip_reason)
+        return
+    level = {PhaseStatus.failed: 40, PhaseStatus.passed_with_warnings: 30}.get(result.status, 20)
+    problems = [c for c in result.checks if c.problem]
+    logger.log(level, "%s %s (%d checks, %d problem(s))", title, result.status.value, len(result.checks), len(problems))
+    for check in problems:
+        logger.log(level, "  %s", outcome_line(check))
 
 
 async def publish_report(report: RunReport) -> None:
@@ -206,6 +223,7 @@ async def staging_handoff(
                 await slack.phase_started(phase)
             state = await _run_phase(phase, parameters, config, list(results), blocked)
             result = phase_recorded(await phase_result_of(phase, state))
+            log_phase(result)
             results.append(result)
             if blocked is None:  # each phase's table on the run the operator started, too
                 await publish_phase_artifact(config.name, result, keyed=False)

@@ -10,6 +10,7 @@ Called as a plain function (`task.fn(...)`, the unit tests) the body's `CheckRes
 """
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec
 
@@ -53,6 +54,21 @@ def log_outcome(result: CheckResult) -> None:
     from prefect import get_run_logger
 
     get_run_logger().log(_LOG_LEVELS.get(result.status, 20), "%s", outcome_line(result))
+
+
+class _CheckOutcomeIsNotAnError(logging.Filter):
+    """Drop Prefect's "Task run failed with state: ..." record for a check's Failed outcome.
+
+    Prefect logs it at ERROR with an empty traceback ("NoneType: None") right after our own outcome line, which
+    already says what failed and how to fix it; its "Finished in state Failed('summary')" line stays.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        return not (message.startswith("Task run failed with state: ") and "result=CheckResult(" in message)
+
+
+logging.getLogger("prefect.task_runs").addFilter(_CheckOutcomeIsNotAnError())
 
 
 def check_task(check_id: str) -> Callable[[Callable[P, Awaitable[CheckResult]]], Task[P, Any]]:

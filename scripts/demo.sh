@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # `make demo`: the runbook against the local staging world. Starts PostgreSQL and the staging simulator,
-# runs `runbook run --env local $ARGS`, prints the result, stops what it started. Exit status: the run's.
+# runs `runbook run --env local $ARGS`, prints the result, stops what it started.
+# Exit status: the run's own (0 passed, 1 failed, 2 bad configuration or usage). make reports any non-zero status
+# of a recipe as its own 2, so call this script directly (after `make install`) when the 1/2 distinction matters:
+#   SCENARIO=connector-error bash scripts/demo.sh; echo $?
 # SCENARIO picks the simulator scenario (default healthy; `runbook simulate --list` lists them).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
+# The same offline, self-contained Prefect as the Makefile's, when called directly.
+export PREFECT_HOME=${PREFECT_HOME:-$PWD/.prefect}
+export DO_NOT_TRACK=${DO_NOT_TRACK:-1}
+export PREFECT_SERVER_ANALYTICS_ENABLED=${PREFECT_SERVER_ANALYTICS_ENABLED:-false}
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=${PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:-120}
+export NO_GCE_CHECK=${NO_GCE_CHECK:-true}
+[ -x "$PY" ] || { echo "no $PY: run \`make install\` first (or \`make demo\`, which installs)" >&2; exit 2; }
 SCENARIO=${SCENARIO:-healthy}
 RUN_DIR=.run
 mkdir -p "$RUN_DIR"

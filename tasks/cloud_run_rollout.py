@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from runbook.approval import ApprovalOutcome
 from runbook.calls import http_status, is_transient
 from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
@@ -601,9 +602,11 @@ async def _redeploy_body(
     findings = await asyncio.gather(*(_redeploy_one(ctx, s, stamp) for s in targets))
     combined = combine_findings([(s.name, f) for s, f in zip(targets, findings, strict=True)], "redeployed")
     evidence: dict[str, Any] = {**combined.evidence, "annotation": {REDEPLOY_ANNOTATION: stamp}}
-    if approval:  # who approved, how and why: kept with the action it allowed
+    summary = combined.summary
+    if approval:  # who approved, how and why: kept with the action it allowed (report, artifacts, Slack)
         evidence = {"approval": dict(approval), **evidence}
-    return ctx.finish(replace(combined, evidence=evidence))
+        summary = f"{summary} ({ApprovalOutcome(approved=True, **approval).reason})"
+    return ctx.finish(replace(combined, summary=summary, evidence=evidence))
 
 
 @check_task(REDEPLOY_ID)

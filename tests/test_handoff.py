@@ -194,6 +194,7 @@ async def test_redeploy_approved_in_the_ui_rolls_new_revisions(world: tuple[Simu
         "approved_by": "ops-bob",
         "note": "incident 1278 fixed",
     }
+    assert redeploy.summary.endswith("(approved on the run's approval form by ops-bob: incident 1278 fixed)")
     assert sim.log.count(api="run", method="PATCH") == 3
 
 

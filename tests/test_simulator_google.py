@@ -3,6 +3,7 @@
 import datetime as dt
 import time
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -307,6 +308,28 @@ def test_require_ssl_follows_ssl_mode_as_cloud_sql_reports_it(version: str, mode
 def test_a_require_ssl_that_cloud_sql_would_not_report_is_a_scenario_error() -> None:
     with pytest.raises(ValueError, match="require_ssl true does not go with ssl_mode ENCRYPTED_ONLY on POSTGRES_15"):
         SqlInstanceConfig(ssl_mode="ENCRYPTED_ONLY", require_ssl=True)
+
+
+def test_numeric_enums_are_answered_when_asked_as_the_client_libraries_ask(healthy: Clients) -> None:
+    from google.cloud import sqladmin_v1beta4 as sql
+    from google.cloud import vpcaccess_v1
+
+    url, numeric = healthy.sim.url, {"$alt": "json;enum-encoding=int"}
+    named = requests.get(f"{url}/v1/{CONNECTOR}", timeout=TIMEOUT).json()
+    assert named["state"] == "READY"
+    assert requests.get(f"{url}/v1/{CONNECTOR}", params=numeric, timeout=TIMEOUT).json()["state"] == (
+        vpcaccess_v1.Connector.State.READY.value
+    )
+    instance = requests.get(
+        f"{url}/sql/v1beta4/projects/{PROJECT}/instances/netra-staging-db", params=numeric, timeout=TIMEOUT
+    ).json()
+    assert instance["databaseVersion"] == sql.SqlDatabaseVersion.POSTGRES_15.value == 172  # not a list position
+    assert instance["settings"]["ipConfiguration"]["sslMode"] == sql.IpConfiguration.SslMode.ENCRYPTED_ONLY.value
+    assert instance["name"] == "netra-staging-db" and instance["kind"] == "sql#instance"  # the rest unchanged
+    # The REST transports ask for numbers on every call, and read them back as the same enums.
+    before = len(healthy.sim.log.entries("vpcaccess"))
+    assert healthy.vpcaccess().get_connector(name=CONNECTOR, **ONE).state.name == "READY"
+    assert "$alt=json;enum-encoding=int" in unquote(healthy.sim.log.entries("vpcaccess")[before].query)
 
 
 def test_creating_connectors_clock_starts_at_its_first_read_not_at_simulator_start() -> None:

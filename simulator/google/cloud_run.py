@@ -19,8 +19,14 @@ from simulator.google.cloud_run_model import (
     service_json,
 )
 from simulator.google.config import GoogleConfig
+from simulator.google.enums import google_json
 from simulator.google.rest import SIM_EPOCH, GoogleError, paginate, permission_denied
 
+SERVICE = "google.cloud.run.v2.Service"
+LIST_SERVICES = "google.cloud.run.v2.ListServicesResponse"
+REVISION = "google.cloud.run.v2.Revision"
+LIST_REVISIONS = "google.cloud.run.v2.ListRevisionsResponse"
+OPERATION = "google.longrunning.Operation"
 LOCATION = "/v2/projects/{project}/locations/{location}"
 SERVICE_TYPE = "type.googleapis.com/google.cloud.run.v2.Service"
 
@@ -74,24 +80,24 @@ class CloudRunApi:
         services = list(self._services.values()) if location == self._google.region else []
         items = [service_json(self._google, s, self._base_url) for s in services]
         page, token = paginate(items, request.query_params.get("pageSize"), request.query_params.get("pageToken"), 100)
-        return JSONResponse({"services": page, **({"nextPageToken": token} if token else {})})
+        return google_json(request, {"services": page, **({"nextPageToken": token} if token else {})}, LIST_SERVICES)
 
     async def get_service(self, request: Request) -> JSONResponse:
         service = self._service(request, "run.services.get")
-        return JSONResponse(service_json(self._google, service, self._base_url))
+        return google_json(request, service_json(self._google, service, self._base_url), SERVICE)
 
     async def list_revisions(self, request: Request) -> JSONResponse:
         service = self._service(request, "run.revisions.list")
         items = [revision_json(self._google, service, r) for _, r in sorted(service.revisions.items(), reverse=True)]
         page, token = paginate(items, request.query_params.get("pageSize"), request.query_params.get("pageToken"), 100)
-        return JSONResponse({"revisions": page, **({"nextPageToken": token} if token else {})})
+        return google_json(request, {"revisions": page, **({"nextPageToken": token} if token else {})}, LIST_REVISIONS)
 
     async def get_revision(self, request: Request) -> JSONResponse:
         service = self._service(request, "run.revisions.get")
         wanted = request.path_params["revision"]
         for revision in service.revisions.values():
             if revision.name == wanted:
-                return JSONResponse(revision_json(self._google, service, revision))
+                return google_json(request, revision_json(self._google, service, revision), REVISION)
         raise self._not_found(wanted, "REVISION", self._google.region)
 
     async def update_service(self, request: Request) -> JSONResponse:
@@ -99,7 +105,7 @@ class CloudRunApi:
         service = self._service(request, "run.services.update")
         patch = _normalise_service_json(await request.body())
         if request.query_params.get("validateOnly") == "true":
-            return JSONResponse(self._operation_json("validate-" + uuid.uuid4().hex, service, None))
+            return google_json(request, self._operation_json("validate-" + uuid.uuid4().hex, service, None), OPERATION)
         template = patch.get("template") or service.template
         number = max(service.revisions) + 1
         wanted_name = str(template.get("revision", ""))
@@ -117,7 +123,7 @@ class CloudRunApi:
         service.generation += 1
         operation_id = str(uuid.uuid4())
         self._operations[operation_id] = (service.name, number)
-        return JSONResponse(self._operation_json(operation_id, service, service.revisions[number]))
+        return google_json(request, self._operation_json(operation_id, service, service.revisions[number]), OPERATION)
 
     async def get_operation(self, request: Request) -> JSONResponse:
         self._location(request, "run.operations.get")
@@ -127,7 +133,8 @@ class CloudRunApi:
             raise GoogleError(404, f"Operation {name}/{operation_id} not found.")
         service_name, number = self._operations[operation_id]
         service = self._services[service_name]
-        return JSONResponse(self._operation_json(operation_id, service, service.revisions.get(number)))
+        operation = self._operation_json(operation_id, service, service.revisions.get(number))
+        return google_json(request, operation, OPERATION)
 
     def _operation_json(
         self, operation_id: str, service: ServiceState, revision: RevisionState | None

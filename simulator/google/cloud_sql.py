@@ -10,9 +10,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from simulator.google.config import GoogleConfig, SqlInstanceConfig
+from simulator.google.enums import google_json
 from simulator.google.rest import GoogleError, drop_empty, paginate, timestamp
 from simulator.google.sql_proxy import LazyCertificates
 
+INSTANCE = "google.cloud.sql.v1beta4.DatabaseInstance"
+LIST_INSTANCES = "google.cloud.sql.v1beta4.InstancesListResponse"
+CONNECT_SETTINGS = "google.cloud.sql.v1beta4.ConnectSettings"
 PREFIX = "/sql/v1beta4/projects/{project}/instances"
 SELF_LINK_ROOT = "https://sqladmin.googleapis.com/sql/v1beta4"
 
@@ -49,7 +53,7 @@ class CloudSqlApi:
 
     async def get_instance(self, request: Request) -> JSONResponse:
         name, config = self._instance(request)
-        return JSONResponse(self.instance_json(name, config))
+        return google_json(request, self.instance_json(name, config), INSTANCE)
 
     async def list_instances(self, request: Request) -> JSONResponse:
         self._check_project(request)
@@ -64,13 +68,14 @@ class CloudSqlApi:
         body: dict[str, Any] = {"kind": "sql#instancesList", "items": page}
         if token:
             body["nextPageToken"] = token
-        return JSONResponse(body)
+        return google_json(request, body, LIST_INSTANCES)
 
     async def connect_settings(self, request: Request) -> JSONResponse:
         """What cloud-sql-python-connector reads before connecting: addresses and the server CA."""
         name, config = self._instance(request)
         certificates = self._certificates.get()
-        return JSONResponse(
+        return google_json(
+            request,
             {
                 "kind": "sql#connectSettings",
                 "serverCaCert": self._ssl_cert_json(name, certificates.ca_cert, "Google Cloud SQL Server CA"),
@@ -80,7 +85,8 @@ class CloudSqlApi:
                 "backendType": "SECOND_GEN",
                 "pscEnabled": False,
                 "serverCaMode": "GOOGLE_MANAGED_INTERNAL_CA",
-            }
+            },
+            CONNECT_SETTINGS,
         )
 
     async def generate_ephemeral_cert(self, request: Request) -> JSONResponse:

@@ -12,12 +12,17 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from simulator.google.config import GoogleConfig, SecretConfig
+from simulator.google.enums import google_json
 from simulator.google.rest import GoogleError, paginate, permission_denied, timestamp
 
 SIM_E2E_BYPASS_KEY = "sim-e2e-bypass-key-not-a-secret"
 """Payload of `e2e-oauth-simulation-key-staging`; the simulated auth service accepts the same constant."""
 
 E2E_SECRET_ID = "e2e-oauth-simulation-key-staging"
+SECRET = "google.cloud.secretmanager.v1.Secret"
+LIST_SECRETS = "google.cloud.secretmanager.v1.ListSecretsResponse"
+VERSION = "google.cloud.secretmanager.v1.SecretVersion"
+LIST_VERSIONS = "google.cloud.secretmanager.v1.ListSecretVersionsResponse"
 PREFIX = "/v1/projects/{project}/secrets"
 
 
@@ -101,11 +106,11 @@ class SecretManagerApi:
         body: dict[str, Any] = {"secrets": page, "totalSize": len(secrets)}
         if token:
             body["nextPageToken"] = token
-        return JSONResponse(body)
+        return google_json(request, body, LIST_SECRETS)
 
     async def get_secret(self, request: Request) -> JSONResponse:
         secret_id, _ = self._secret(request, "secretmanager.secrets.get")
-        return JSONResponse(self.secret_json(secret_id))
+        return google_json(request, self.secret_json(secret_id), SECRET)
 
     async def list_versions(self, request: Request) -> JSONResponse:
         secret_id, config = self._secret(request, "secretmanager.versions.list")
@@ -115,11 +120,11 @@ class SecretManagerApi:
         body: dict[str, Any] = {"versions": page, "totalSize": len(versions)}
         if token:
             body["nextPageToken"] = token
-        return JSONResponse(body)
+        return google_json(request, body, LIST_VERSIONS)
 
     async def get_version(self, request: Request) -> JSONResponse:
         secret_id, config, number = self._version(request, "secretmanager.versions.get")
-        return JSONResponse(self.version_json(secret_id, config, number))
+        return google_json(request, self.version_json(secret_id, config, number), VERSION)
 
     async def access_version(self, request: Request) -> JSONResponse:
         secret_id, config, number = self._version(request, "secretmanager.versions.access")

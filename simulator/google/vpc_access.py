@@ -8,8 +8,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from simulator.google.config import ConnectorConfig, GoogleConfig
+from simulator.google.enums import google_json
 from simulator.google.rest import GoogleError, paginate, permission_denied
 
+CONNECTOR = "google.cloud.vpcaccess.v1.Connector"
+LIST_CONNECTORS = "google.cloud.vpcaccess.v1.ListConnectorsResponse"
 PREFIX = "/v1/projects/{project}/locations/{location}/connectors"
 
 
@@ -45,7 +48,7 @@ class VpcAccessApi:
             path = f"projects/{project}/locations/{location}/connectors/{name}"
             raise GoogleError(404, f"Resource '{path}' was not found")
         self._gets[name] = self._gets.get(name, 0) + 1
-        return JSONResponse(self.connector_json(name, config))
+        return google_json(request, self.connector_json(name, config), CONNECTOR)
 
     async def list_connectors(self, request: Request) -> JSONResponse:
         _, location = self._check_project(request, "vpcaccess.connectors.list")
@@ -62,7 +65,7 @@ class VpcAccessApi:
         body: dict[str, Any] = {"connectors": page}
         if token:
             body["nextPageToken"] = token
-        return JSONResponse(body)
+        return google_json(request, body, LIST_CONNECTORS)
 
     def connector_json(self, name: str, config: ConnectorConfig) -> dict[str, Any]:
         """The Connector resource as the v1 API returns it."""

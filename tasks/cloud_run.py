@@ -15,9 +15,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
+from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
 from runbook.config import RunbookConfig, ServiceConfig
 from runbook.gcp import GoogleClients
@@ -42,9 +40,9 @@ class DeployedSettings:
     connector: str | None  # short name
     direct_vpc: bool  # Direct VPC egress (network interfaces) instead of a connector
     egress: str | None  # VpcEgress enum name; None without any VPC access
-    connector_ref: str | None = None  # as referenced: a short name or `projects/P/locations/R/connectors/N`
     cloudsql_instances: tuple[str, ...]
     secrets: tuple[str, ...]  # as referenced: `id` or `projects/P/secrets/id`
+    connector_ref: str | None = None  # as referenced: a short name or `projects/P/locations/R/connectors/N`
 
 
 @dataclass(frozen=True)
@@ -126,11 +124,11 @@ def service_drift(
     expected: ServiceConfig,
     deployed: DeployedSettings,
     existing_secrets: Collection[str] | None,
+    project: str,
+    project_number: str | None = None,
     *,
     region: str | None = None,
     connectors: Mapping[str, bool] | None = None,
-    project: str,
-    project_number: str | None = None,
 ) -> list[Drift]:
     """Every disagreement of one service with its configuration (empty when it matches).
 
@@ -163,6 +161,8 @@ def service_drift(
             flags.append(f"--vpc-egress {EGRESS_FLAGS[want_egress]}")
         drifts.append(Drift(name, f"{name} {found}, config says {expected.vpc_connector}", tuple(flags)))
     elif not expected.vpc_connector and deployed.connector:
+        text = f"{name} uses connector {deployed.connector}, config says none"
+        drifts.append(Drift(name, text, ("--clear-vpc-connector",), status=Status.WARN))
     if resource and connectors is not None and connectors.get(resource) is False:
         short = short_name(resource)
         text = f"{name} references VPC connector {resource}, which does not exist"
@@ -178,8 +178,6 @@ def service_drift(
         if expected.vpc_connector and short == expected.vpc_connector:
             fix_flags = ()  # the configured connector itself is missing: creating it is the fix, not an update
         drifts.append(Drift(name, text, fix_flags, command=command))
-        text = f"{name} uses connector {deployed.connector}, config says none"
-        drifts.append(Drift(name, text, ("--clear-vpc-connector",), status=Status.WARN))
     if want_egress and deployed.egress is not None:
         effective = DEFAULT_EGRESS if deployed.egress == "VPC_EGRESS_UNSPECIFIED" else deployed.egress
         if effective != want_egress:
@@ -217,13 +215,13 @@ class DriftInputs:
 
     services: Mapping[str, Any | None]
     existing_services: Sequence[str] = ()
+    existing_secrets: Collection[str] | None = None
+    secrets_error: str = ""  # why existing_secrets is None
     secrets_remediation: str = ""  # e.g. the role to grant when listing secrets was denied
     connectors: Mapping[str, bool] = field(default_factory=dict)  # full connector name -> exists
     connectors_error: str = ""  # why the referenced connectors' existence was not verified
     connectors_remediation: str = ""
     existing_connectors: Sequence[str] = ()  # the region's connectors, read only when a referenced one is missing
-    existing_secrets: Collection[str] | None = None
-    secrets_error: str = ""  # why existing_secrets is None
 
 
 def decide_service_drift(
@@ -241,9 +239,9 @@ def decide_service_drift(
         lookup was denied or failed (whether referenced secrets or VPC connectors exist): the summary says what was
         compared and what was not, and the remediation how to let the runbook see it.
     """
-    compared = 0
     drifts: list[Drift] = []
     evidence: dict[str, Any] = {"services": {}}
+    compared = 0
     for expected in configured:
         service = inputs.services.get(expected.name)
         if service is None:
@@ -251,9 +249,9 @@ def decide_service_drift(
             text = f"service {expected.name} not found in {region} (existing: {there})"
             command = f"Deploy {expected.name} to {region}, or fix [[services]] name = {expected.name!r} in the config."
             drifts.append(Drift(expected.name, text, command=command))
-        compared += 1
             evidence["services"][expected.name] = "not found"
             continue
+        compared += 1
         deployed = deployed_settings(service)
         drifts += service_drift(
             expected,
@@ -268,6 +266,8 @@ def decide_service_drift(
             "connector": deployed.connector,
             "egress": deployed.egress,
             "cloudsql_instances": list(deployed.cloudsql_instances),
+            "secrets_referenced": len(deployed.secrets),
+        }
     missing_connectors = [name for name, exists in inputs.connectors.items() if not exists]
     if missing_connectors:
         evidence["connectors_missing"] = missing_connectors
@@ -275,12 +275,12 @@ def decide_service_drift(
     not_verified: dict[str, str] = {}
     if inputs.connectors_error:
         not_verified["connectors"] = inputs.connectors_error
-            "secrets_referenced": len(deployed.secrets),
-        }
     if inputs.existing_secrets is None:
         not_verified["secrets"] = inputs.secrets_error or "secret list unavailable"
     if not_verified:
         evidence["not_verified"] = not_verified
+    evidence["drift"] = [d.text for d in drifts]
+    remediation = _remediation(drifts, project, region)
     access = "\n".join(
         fix for fix in (inputs.connectors_remediation, inputs.secrets_remediation) if fix and not_verified
     )
@@ -288,8 +288,6 @@ def decide_service_drift(
         f"whether referenced {'VPC connectors' if what == 'connectors' else 'secrets'} exist ({why})"
         for what, why in not_verified.items()
     )
-    evidence["drift"] = [d.text for d in drifts]
-    remediation = _remediation(drifts, project, region)
     failures = [d for d in drifts if d.status == Status.FAIL]
     if failures:
         summary = _summary(drifts) + (f"; not verified: {unverified}" if unverified else "")
@@ -424,9 +422,9 @@ async def read_drift_inputs(ctx: CheckContext, inventory: SecretInventory | None
     await asyncio.to_thread(lambda: (ctx.clients.run_services, ctx.clients.secretmanager))
     try:
         async with asyncio.TaskGroup() as group:
-            connectors_job = group.create_task(_connectors_after(ctx, jobs))
             secrets_job = group.create_task(_secret_ids(ctx, inventory))
             jobs = {s.name: group.create_task(_optional_service(ctx, s.name)) for s in ctx.config.services}
+            connectors_job = group.create_task(_connectors_after(ctx, jobs))
     except ExceptionGroup as errors:  # one failed read ends the check: report it, not the group
         raise errors.exceptions[0] from None
     services = {name: job.result() for name, job in jobs.items()}
@@ -463,7 +461,7 @@ async def _check_service_drift(ctx: CheckContext, inventory: SecretInventory | N
     return ctx.finish(decide_service_drift(ctx.config.services, inputs, gcp.project, gcp.region, gcp.project_number))
 
 
-@task(name="service-drift", cache_policy=NO_CACHE)
+@check_task("service-drift")
 async def service_drift_check(
     config: RunbookConfig, clients: GoogleClients, inventory: SecretInventory | None = None
 ) -> CheckResult:

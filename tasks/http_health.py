@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from runbook.calls import CallCounter, Deadline
+from runbook.check_task import check_task
 from runbook.checks import CheckContext, Finding, run_check
 from runbook.config import RunbookConfig, ServiceConfig
 from runbook.gcp import GoogleClients
@@ -29,9 +28,10 @@ from runbook.results import CheckResult, Status
 CHECK_ID = "health-endpoints"
 RETRY_STATUS = frozenset({502, 503, 504})
 MAX_ATTEMPTS = 3
-DEGRADED = "degraded"  # the platform's word for "works, something is off": WARN when answered with 200
 BASIC_OK = frozenset({"ok", "healthy", "ready"})
+DEGRADED = "degraded"  # the platform's word for "works, something is off": WARN when answered with 200
 INFRASTRUCTURE_PATHS = frozenset({"/health/infrastructure", "/health/database"})
+AUTH_READY_PATH = "/health/ready"
 # The Netra contract (reference/netra-staging.md): the health endpoints of each role whose JSON body carries a
 # `status` field. They are always probed, with the configured paths, so a degraded or critical body is read even
 # when the environment file lists only `/health`.
@@ -40,7 +40,6 @@ CONTRACT_PATHS: dict[str, tuple[str, ...]] = {
     "auth": ("/health", AUTH_READY_PATH),
     "frontend": ("/health",),
 }
-AUTH_READY_PATH = "/health/ready"
 TEXT_SHOWN = 120  # characters of an unexpected body quoted in a summary
 
 
@@ -205,16 +204,16 @@ def decide_endpoint(answer: EndpointAnswer) -> EndpointVerdict:
             evidence,
         )
     status = _status_field(answer.body)
-    status = status.strip().lower() if status else None  # "Degraded" and "DEGRADED" say the same thing
     evidence["status"] = status
+    status = status.strip().lower() if status else None  # "Degraded" and "DEGRADED" say the same thing
     if answer.path in INFRASTRUCTURE_PATHS:
         return _decide_infrastructure(answer, status, evidence)
     auth_ready = answer.role == "auth" and answer.path == AUTH_READY_PATH
     if auth_ready:
+        evidence["database_status"] = answer.body.get("database_status")
     if answer.status_code == 200 and status == DEGRADED and answer.body.get("database_status") in (None, "connected"):
         return EndpointVerdict(Status.WARN, f"{where}: service reports status degraded ({_found(answer)})", evidence)
     if auth_ready:
-        evidence["database_status"] = answer.body.get("database_status")
         ok = answer.status_code == 200 and status == "ready" and answer.body.get("database_status") == "connected"
     elif answer.path.endswith("/ready"):
         ok = answer.status_code == 200 and status == "ready"
@@ -236,13 +235,13 @@ def _decide_infrastructure(answer: EndpointAnswer, status: str | None, evidence:
     if status in ("critical", "error"):
         return EndpointVerdict(
             Status.FAIL, f"{where}: infrastructure {status}, HTTP {answer.status_code}{detail}", evidence
+        )
     if answer.status_code != 200:
         return EndpointVerdict(Status.FAIL, f"{where}: expected {_expected(answer)}, found {_found(answer)}", evidence)
     if status == "ok":
         return EndpointVerdict(Status.PASS, "", evidence)
     if status == DEGRADED:
         return EndpointVerdict(Status.WARN, f"{where}: infrastructure degraded{detail}", evidence)
-        )
     return EndpointVerdict(
         Status.FAIL, f"{where}: expected status ok|degraded|critical|error, found {_found(answer)}", evidence
     )
@@ -341,7 +340,7 @@ async def _health_endpoints(ctx: CheckContext) -> CheckResult:
     return ctx.finish(decide_health(answers, ctx.config))
 
 
-@task(name=CHECK_ID, cache_policy=NO_CACHE)
+@check_task(CHECK_ID)
 async def health_endpoints(config: RunbookConfig, clients: GoogleClients | None = None) -> CheckResult:
     """P0 `health-endpoints`: the platform's services answer their health endpoints as healthy.
 

@@ -69,7 +69,11 @@ _SPECS = (
         Phase.infrastructure,
         Severity.P1,
         "Each Cloud Run service uses the configured connector, egress, Cloud SQL instances and existing secrets.",
-        reads=("run: services.get", "secretmanager: secrets.list"),
+        reads=(
+            "run: services.get",
+            "vpcaccess: connectors.get (connectors.list on 404)",
+            "secretmanager: secrets.list",
+        ),
     ),
     CheckSpec(
         "monitoring",

@@ -8,6 +8,7 @@ from rich.text import Text
 
 from runbook.catalog import CheckSpec, phase_checks
 from runbook.config import RunbookConfig
+from runbook.health_contract import probed_paths
 from runbook.results import PHASE_TEAMS, PHASE_TITLES, Phase
 
 
@@ -35,7 +36,7 @@ def _resources(config: RunbookConfig, check_id: str) -> str:
         "monitoring": f"request_count of {services} over {config.monitoring.window_s} s",
         "redeploy": f"{services} (only with --redeploy and approval)",
         "cloud-run-ready": services,
-        "health-endpoints": ", ".join(f"{s.name}{p}" for s in config.services for p in s.health_paths),
+        "health-endpoints": ", ".join(f"{s.name}{p}" for s in config.services for p in probed_paths(s)),
         "websocket-handshake": (backend.url if backend else "(no backend)") + config.golden_path.websocket_path,
         "post-restore-monitoring": f"request_count of {services} since the restoration started",
         "golden-path": f"{config.golden_path.auth} login, /ws, {config.golden_path.mode} event sequence",

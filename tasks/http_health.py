@@ -23,6 +23,7 @@ from runbook.check_task import check_task
 from runbook.checks import CheckContext, Finding, run_check
 from runbook.config import RunbookConfig, ServiceConfig
 from runbook.gcp import GoogleClients
+from runbook.health_contract import AUTH_READY_PATH, probed_paths
 from runbook.results import CheckResult, Status
 
 CHECK_ID = "health-endpoints"
@@ -31,15 +32,6 @@ MAX_ATTEMPTS = 3
 BASIC_OK = frozenset({"ok", "healthy", "ready"})
 DEGRADED = "degraded"  # the platform's word for "works, something is off": WARN when answered with 200
 INFRASTRUCTURE_PATHS = frozenset({"/health/infrastructure", "/health/database"})
-AUTH_READY_PATH = "/health/ready"
-# The Netra contract (reference/netra-staging.md): the health endpoints of each role whose JSON body carries a
-# `status` field. They are always probed, with the configured paths, so a degraded or critical body is read even
-# when the environment file lists only `/health`.
-CONTRACT_PATHS: dict[str, tuple[str, ...]] = {
-    "backend": ("/health", "/health/ready", "/health/infrastructure"),
-    "auth": ("/health", AUTH_READY_PATH),
-    "frontend": ("/health",),
-}
 TEXT_SHOWN = 120  # characters of an unexpected body quoted in a summary
 
 
@@ -136,16 +128,6 @@ def probe_timeout(path: str, config: RunbookConfig) -> float:
     if path.endswith("/ready") or path in INFRASTRUCTURE_PATHS or path.endswith("/startup"):
         return config.timeouts.readiness_s
     return config.timeouts.health_s
-
-
-def probed_paths(service: ServiceConfig) -> tuple[str, ...]:
-    """The configured health paths, then the role's contract paths not configured (`CONTRACT_PATHS`).
-
-    The backend's `/health/infrastructure` and the auth service's `/health/ready` carry the verdict on the
-    database path; an environment file that lists only `/health` must not silently skip them.
-    """
-    missing = [path for path in CONTRACT_PATHS.get(service.role, ()) if path not in service.health_paths]
-    return (*service.health_paths, *missing)
 
 
 # --- decision --------------------------------------------------------------------------------------------------

@@ -1,19 +1,27 @@
 """The `runbook` command: run the handoff plan, validate configuration, plan, and serve the simulator.
 
-Exit codes: 0 passed (with or without warnings), 1 failed, 2 bad configuration or usage.
+Exit codes: 0 passed (with or without warnings), 1 failed, 2 bad configuration or usage, 130/143 interrupted
+(SIGINT/SIGTERM: the report is written with the phases finished so far).
 """
 
 import json
 import os
+import signal
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from runbook.config_file import ConfigError, load_config
+
+if TYPE_CHECKING:
+    from runbook.config import RunbookConfig
+    from runbook.execute import RunOutcome
+    from runbook.interrupts import Interrupts
+    from runbook.prefect_server import PrefectServer
 
 app = typer.Typer(
     name="runbook",
@@ -49,6 +57,16 @@ def _prefect_defaults(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _cli_user() -> str:
+    """Who approved at the terminal (`--approve`): the login name, for the report."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "the CLI user"
 
 
 def _print_config_error(error: ConfigError) -> None:
@@ -154,27 +172,35 @@ def run(
         )
         raise typer.Exit(EXIT_USAGE)
     _prefect_defaults(verbose)
-    from runbook.gcp import preload_in_background
+    from runbook.interrupts import EXIT_CODES, Interrupts
+    from runbook.prefect_server import PrefectServerError, prepare_server
 
-    preload_in_background()  # the Google client imports overlap with Prefect's start-up
-    from runbook.execute import execute
-    from runbook.parameters import HandoffParameters
-    from runbook.results import Phase
+    interrupts = Interrupts()
+    umask = os.umask(0o077)  # what the run writes under PREFECT_HOME (stores, registry, Prefect's files): 0600/0700
+    api_url_before = os.environ.get("PREFECT_API_URL")
+    with interrupts.installed():
+        # The config is valid: find or start the Prefect API now, so it comes up while the clients import.
+        server = prepare_server()
+        os.environ["PREFECT_API_URL"] = server.api_url  # read when prefect is imported, below
+        try:
+            outcome = _run_flow(config, env, phase, redeploy, approve, approval_timeout, trigger, server, interrupts)
+        except PrefectServerError as error:
+            errors.print(f"[red]{error}[/]", markup=True, soft_wrap=True)
+            raise typer.Exit(EXIT_FAILED) from None
+        finally:
+            server.stop()  # no Prefect server outlives the run that started it
+            if api_url_before is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = api_url_before
+            os.umask(umask)
+    result = outcome.report
+    for note in outcome.notes:
+        errors.print(f"[yellow]{note}[/]", markup=True, soft_wrap=True)
+    if outcome.signal_name:
+        from runbook.report import print_report
 
-    parameters = HandoffParameters(
-        environment=config.name,
-        environment_file=env,
-        phases=[Phase(p.value) for p in (phase or list(PhaseName))],
-        redeploy=redeploy,
-        preapproved=approve,
-        approval_timeout_s=approval_timeout,
-        trigger=trigger,
-    )
-    console.print(
-        f"[bold]staging-runbook[/]: {config.name} ({config.gcp.project}), phases: "
-        f"{', '.join(p.value for p in parameters.phases)}"
-    )
-    result = execute(parameters, console)
+        print_report(result, console)
     if report:
         from runbook.report import write_json
 
@@ -185,7 +211,51 @@ def run(
 
         junit.write_text(junit_xml(result))
         console.print(f"JUnit XML: {junit}")
+    if outcome.signal_name:
+        # Check threads blocked in a Google call would hold a normal interpreter exit: the report is written, the
+        # server stopped and Slack told, so leave now with the shell's code for the signal (130 INT, 143 TERM).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_CODES[signal.Signals[outcome.signal_name]])
     raise typer.Exit(EXIT_FAILED if result.verdict.value == "failed" else EXIT_PASSED)
+
+
+def _run_flow(
+    config: "RunbookConfig",
+    env: str,
+    phase: list[PhaseName] | None,
+    redeploy: bool,
+    approve: bool,
+    approval_timeout: int,
+    trigger: str,
+    server: "PrefectServer",
+    interrupts: "Interrupts",
+) -> "RunOutcome":
+    from runbook.execute import execute
+    from runbook.parameters import HandoffParameters
+    from runbook.results import Phase
+
+    parameters = HandoffParameters(
+        environment=env,  # a name in environments/ or a path: the flow loads it again, in its own process
+        phases=[Phase(p.value) for p in (phase or list(PhaseName))],
+        redeploy=redeploy,
+        approval_timeout_s=approval_timeout,
+        trigger=trigger,
+    )
+    console.print(
+        f"[bold]staging-runbook[/]: {config.name} ({config.gcp.project}), phases: "
+        f"{', '.join(p.value for p in parameters.phases)} (Prefect: {server.source})"
+    )
+    timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 120)
+    return execute(
+        parameters,
+        console,
+        config,
+        server,
+        interrupts,
+        approved_by=_cli_user() if approve else None,
+        startup_timeout_s=timeout,
+    )
 
 
 @app.command("serve")

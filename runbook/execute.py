@@ -24,7 +24,7 @@ from typing import Any
 from rich.console import Console
 
 from runbook.config import RunbookConfig
-from runbook.interrupts import Interrupts, RunInterrupted
+from runbook.interrupts import Interrupts
 from runbook.parameters import HandoffParameters
 from runbook.phases import add_check_listener, add_phase_listener
 from runbook.prefect_server import PrefectServer
@@ -33,7 +33,7 @@ from runbook.results import PhaseResult, RunReport
 from runbook.run_registry import RunEntry, RunRegistry, process_start_time, stop_orphaned_server
 
 STALE_MESSAGE = "interrupted, no result"
-WIND_DOWN_S = 20.0  # after a signal: how long the flow, Prefect and Slack get to record the interruption
+WIND_DOWN_S = 5.0  # after a signal: how long the flow gets to stop (Prefect marks its subflows Crashed meanwhile)
 STATE_TIMEOUT_S = 10.0  # one Prefect API call while winding down (the server may be gone)
 SLACK_TIMEOUT_S = 15.0  # the reporter bounds its own calls; this is the backstop
 
@@ -97,8 +97,10 @@ class _FlowThread(threading.Thread):
         phases: list[PhaseResult],
         console: Console,
         approved_by: str | None,
+        startup_timeout_s: float,
     ) -> None:
         super().__init__(name="runbook-flow", daemon=True)
+        self.startup_timeout_s = startup_timeout_s
         self.parameters, self.config, self.server = parameters, config, server
         self.interrupts, self.phases, self.console = interrupts, phases, console
         self.approved_by = approved_by
@@ -111,9 +113,20 @@ class _FlowThread(threading.Thread):
         self.wound_down = threading.Event()
 
     def run(self) -> None:
-        from prefect.settings import PREFECT_API_URL, temporary_settings
-
         try:
+            # On the critical path first: Prefect and the flows (imported while the private server starts, in
+            # its own process); the Google clients after, while the run talks to the server and Slack. Importing
+            # both at once only shares one core between them (the GIL) and delays the flow's start.
+            import prefect.flow_engine  # noqa: F401
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            import flows.handoff  # noqa: F401
+            from runbook.gcp import preload_in_background
+
+            preload_in_background()
+            self.server.wait_ready(self.startup_timeout_s, give_up=lambda: self.interrupts.signum is not None)
+            if self.interrupts.signum is not None:
+                return
             # A new thread starts with an empty context: say which API explicitly rather than rely on the
             # process-wide settings (an in-process caller may have set them in its own context only).
             with temporary_settings(updates={PREFECT_API_URL: self.server.api_url}):
@@ -135,14 +148,10 @@ class _FlowThread(threading.Thread):
                 self.cancelled = True
             finally:
                 self.interrupts.set_cancel(None)
-            try:
-                if self.cancelled or self.interrupts.signum is not None:
-                    await self._record_interruption(client)
-            finally:
-                if self.flow_run_id:
-                    with contextlib.suppress(OSError):
-                        self.registry.remove(self.flow_run_id)
                 self.wound_down.set()
+            if self.flow_run_id and not self.cancelled:
+                with contextlib.suppress(OSError):
+                    self.registry.remove(self.flow_run_id)
 
     async def _run_flow(self, client: Any) -> Any:
         from prefect.flow_engine import run_flow_async
@@ -184,21 +193,43 @@ class _FlowThread(threading.Thread):
             trigger=self.parameters.trigger,
         )
 
-    async def _record_interruption(self, client: Any) -> None:
-        """The run's Prefect state and Slack parent say it was interrupted (each bounded; neither may hang)."""
+    def record_interruption(self) -> None:
+        """Called by the main thread once the flow is cancelled (or would not stop): Prefect and Slack are told.
+
+        Not in the flow's own event loop: a cancelled phase flow can keep that loop blocked while its task
+        runner waits for a check thread stuck in a network call.
+        """
         if self.flow_run_id is None:
-            return
+            return  # a signal before the flow run existed: nothing was posted, nothing is open
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: self.server.api_url}):
+            recorded = asyncio.run(self._record_interruption())
+        if recorded:
+            with contextlib.suppress(OSError):
+                self.registry.remove(self.flow_run_id)
+        # else the registry keeps the run: the next run of the environment finds it stale and closes it
+
+    async def _record_interruption(self) -> bool:
+        """The run's Prefect state and Slack parent say it was interrupted (each bounded; neither may hang)."""
+        from prefect import get_client
         from prefect.states import Cancelled
 
+        assert self.flow_run_id is not None
         by = self.interrupts.name or "cancellation"
         message = _interruption_message(by, self.parameters, self.phases)
+        recorded = True
         try:
-            await asyncio.wait_for(
-                client.set_flow_run_state(self.flow_run_id, Cancelled(message=message), force=True), STATE_TIMEOUT_S
-            )
+            async with get_client() as client:
+                await asyncio.wait_for(
+                    client.set_flow_run_state(self.flow_run_id, Cancelled(message=message), force=True),
+                    STATE_TIMEOUT_S,
+                )
         except Exception as error:
+            recorded = False
             self.notes.append(f"the flow run's state was not set to Cancelled: {type(error).__name__}: {error}")
         await self._tell_slack(self.flow_run_id, message, cancelled=True)
+        return recorded
 
     async def _tell_slack(self, flow_run_id: str, message: str, cancelled: bool) -> None:
         from runbook.slack import SlackReporter
@@ -262,18 +293,15 @@ def execute(
 ) -> RunOutcome:
     """Run the handoff flow against `server`; print each check as it finishes, then the status matrix.
 
-    Must be called from the main thread inside `interrupts.installed()`. Raises RunInterrupted when a signal
-    arrives before the flow run exists; returns an interrupted outcome when one arrives during the run.
+    Must be called from the main thread inside `interrupts.installed()`. A signal during the run returns an
+    interrupted outcome (the phases finished so far); the Prefect server not starting raises PrefectServerError.
     """
     started, t0 = datetime.now(UTC), time.monotonic()
     phases: list[PhaseResult] = []
     remove_check = add_check_listener(lambda result: console.print(check_line(result), highlight=False))
     remove_phase = add_phase_listener(phases.append)
+    worker = _FlowThread(parameters, config, server, interrupts, phases, console, approved_by, startup_timeout_s)
     try:
-        server.wait_ready(startup_timeout_s, give_up=lambda: interrupts.signum is not None)
-        if interrupts.signum is not None:
-            raise RunInterrupted(interrupts.signum)
-        worker = _FlowThread(parameters, config, server, interrupts, phases, console, approved_by)
         worker.start()
         deadline: float | None = None
         while worker.is_alive():
@@ -291,8 +319,7 @@ def execute(
         by = interrupts.name or "signal"
         outcome.signal_name = by
         outcome.report = interrupted_report(config, parameters, started, t0, list(phases), by)
-        if not worker.wound_down.is_set():
-            outcome.notes.append("gave up waiting for the flow to wind down; its Prefect state may still be Running")
+        worker.record_interruption()
         return outcome
     if worker.error is not None:
         raise worker.error

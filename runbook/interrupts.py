@@ -12,19 +12,11 @@ from types import FrameType
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
-class RunInterrupted(Exception):
-    """A signal arrived before the flow run started: nothing to cancel, nothing posted."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
 class Interrupts:
     """SIGINT/SIGTERM handlers of the main thread, installed for the length of a `with` block.
 
-    The first signal cancels the flow (through `cancel`, once the flow thread has set it) or, before there is a
-    flow, raises RunInterrupted in the main thread. A second signal means "stop waiting": `again` is set.
+    The first signal cancels the flow (through `cancel`, once the flow thread has set it; a signal that comes
+    earlier cancels it as soon as it is set). A second signal means "stop waiting": `again` is set.
     """
 
     def __init__(self) -> None:

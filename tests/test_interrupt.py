@@ -1,0 +1,188 @@
+"""A real `runbook run` stopped by SIGTERM or SIGKILL: the report, the Slack parent, the Prefect state, no leftovers.
+
+Each run is a real CLI process against the simulator with its own private Prefect server (PREFECT_HOME per
+test). The world's agent is slow (30 s between WebSocket events), so the run is inside the business phase's
+golden path, with infrastructure and restoration recorded, when the signal comes. The Prefect states are read
+from the SQLite database the private server kept in PREFECT_HOME, after every server is gone.
+"""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from runbook.run_registry import RunRegistry
+from simulator.server import Simulator
+from tests.support import env_file_for
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "xoxb-sim-token-not-a-secret"
+RUN_TIMEOUT_S = 240.0  # a private Prefect server starts in 6-30 s here, depending on the machine's load
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator("slow-agent") as simulator:
+        yield simulator
+
+
+def _environ(home: Path) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    environ.update(
+        PREFECT_HOME=str(home),
+        # no running server on the default port may be reused here: the test is about the private one
+        PREFECT_SERVER_API_PORT="9",
+        SLACK_BOT_TOKEN=TOKEN,
+        NO_GCE_CHECK="true",
+        PREFECT_LOGGING_LEVEL="WARNING",
+    )
+    return environ
+
+
+def _start(sim: Simulator, tmp_path: Path, home: Path, name: str, *phases: str) -> tuple[subprocess.Popen[str], Path]:
+    # No PostgreSQL here: the database check is switched off; everything else runs against the simulator.
+    env_file = env_file_for(sim, tmp_path, {"checks": {"database-connectivity": {"enabled": False}}})
+    report = tmp_path / f"{name}.json"
+    args = [sys.executable, "-m", "runbook.cli", "run", "--env", str(env_file), "--report", str(report)]
+    for phase in phases:
+        args += ["--phase", phase]
+    process = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env=_environ(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return process, report
+
+
+def _wait_for(what: str, condition: Any, process: subprocess.Popen[str], timeout: float = RUN_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"the run ended ({process.returncode}) before {what}:\n{out[-3000:]}\n{err[-3000:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"no {what} within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _in_golden_path(sim: Simulator) -> bool:
+    """The business phase's golden path has sent its message and waits for the slow agent."""
+    return sim.log.count("netra", method="WS_MESSAGE") > 0
+
+
+def _servers_of(pid: int) -> list[int]:
+    """Pids of private Prefect servers started by the CLI process `pid` (their command line names the parent)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"runbook.prefect_server" in argv and str(pid).encode() in argv:
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0] if (entry / "stat").exists() else "?"
+            if state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def _parents(sim: Simulator) -> list[dict[str, Any]]:
+    """The runbook channel's parent messages as Slack shows them now (the simulator's read-back)."""
+    answer = httpx.get(f"{sim.url}/_simulator/slack/conversation", params={"format": "json"}, timeout=5)
+    answer.raise_for_status()
+    channels = answer.json()
+    return [m for c in channels for m in c["messages"] if "staging handoff" in json.dumps(m).lower()] or [
+        m for c in channels[:1] for m in c["messages"]
+    ]
+
+
+def _flow_runs(home: Path) -> dict[str, tuple[str, str, str]]:
+    """flow run id -> (state type, state name, message) of the handoff runs, straight from the server's database."""
+    with sqlite3.connect(home / "prefect.db") as db:
+        rows = db.execute(
+            "SELECT fr.id, fr.state_type, fr.state_name, COALESCE(s.message, '') FROM flow_run fr "
+            "JOIN flow f ON f.id = fr.flow_id LEFT JOIN flow_run_state s ON s.id = fr.state_id "
+            "WHERE f.name = 'staging-handoff'"
+        ).fetchall()
+    return {str(row[0]).replace("-", ""): (row[1], row[2], row[3]) for row in rows}
+
+
+def _state_of(home: Path, flow_run_id: str) -> tuple[str, str, str]:
+    return _flow_runs(home)[flow_run_id.replace("-", "")]
+
+
+def test_sigterm_mid_run_exits_143_with_the_phases_so_far_and_tells_slack_and_prefect(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    home = tmp_path / "prefect-home"
+    process, report = _start(sim, tmp_path, home, "term")
+    _wait_for("golden path under way", lambda: _in_golden_path(sim), process)
+    servers = _servers_of(process.pid)
+    assert len(servers) == 1, f"expected the run's private Prefect server, found {servers}"
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == 143, f"{out[-2000:]}\n{err[-2000:]}"
+    assert "Traceback" not in err and "Traceback" not in out, err
+    data = json.loads(report.read_text())
+    assert data["interrupted"] is True and data["interrupted_by"] == "SIGTERM"
+    assert data["verdict"] == "interrupted"
+    assert [p["id"] for p in data["phases"]] == ["infrastructure", "restoration"]
+    assert "verdict: interrupted" in out
+
+    parent = _parents(sim)[0]
+    assert "interrupted by SIGTERM during business" in json.dumps(parent), parent
+
+    assert _servers_of(process.pid) == [], "the private Prefect server outlived the run"
+    assert RunRegistry(home / "runbook" / "runs").entries() == []
+    (state_type, _, message), *others = _flow_runs(home).values()
+    assert others == [] and state_type == "CANCELLED" and "interrupted by SIGTERM" in message
+    # what the project created under PREFECT_HOME, the server's database included, is private
+    for path in [home / "runbook", home / "prefect.db"]:
+        assert path.stat().st_mode & 0o077 == 0, f"{path} is {oct(path.stat().st_mode)}"
+
+
+def test_sigkill_leaves_no_server_and_the_next_run_marks_the_lost_run_crashed(sim: Simulator, tmp_path: Path) -> None:
+    home = tmp_path / "prefect-home"
+    registry = RunRegistry(home / "runbook" / "runs")
+    killed, _ = _start(sim, tmp_path, home, "killed")
+    _wait_for("golden path under way", lambda: _in_golden_path(sim), killed)
+    servers = _servers_of(killed.pid)
+    assert len(servers) == 1, f"expected the run's private Prefect server, found {servers}"
+    (entry,) = registry.entries()
+    killed.kill()
+    killed.communicate(timeout=30)
+    deadline = time.monotonic() + 5
+    while _servers_of(killed.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _servers_of(killed.pid) == [], "the private Prefect server outlived a SIGKILLed run"
+    assert _state_of(home, entry.flow_run_id)[0] == "RUNNING"
+    assert "interrupted" not in json.dumps(_parents(sim)[0])  # nobody told Slack yet
+
+    second, report = _start(sim, tmp_path, home, "next", "infrastructure")
+    out, err = second.communicate(timeout=RUN_TIMEOUT_S)
+    assert second.returncode == 0, f"{out[-2000:]}\n{err[-2000:]}"
+    assert f"flow run {entry.flow_run_id}" in out and "marked Crashed" in out
+    assert json.loads(report.read_text())["verdict"] == "passed"
+
+    state_type, _, message = _state_of(home, entry.flow_run_id)
+    assert (state_type, message) == ("CRASHED", "interrupted, no result")
+    first_parent = _parents(sim)[0]
+    assert "interrupted, no result" in json.dumps(first_parent), first_parent
+    assert registry.entries() == []
+    assert _servers_of(second.pid) == []

@@ -226,7 +226,7 @@ async def test_slash_commands_plan_usage_and_status_answer_in_the_channel(world:
             await act(sim, http, "slash", user=OUTSIDER, channel=CHANNEL, command="/runbook", text="status sim")
             responses = await events(sim, http, "response", 5)
         texts = [r["text"] for r in responses]
-        assert any(t.startswith("Plan of *sim*") and "cloud-run-ready" in t for t in texts), texts
+        assert any(t.startswith("Plan of *sim*") and "vpc-connector" in t for t in texts), texts
         assert any(t.startswith("Last run of *sim*") or t == "No run of sim yet." for t in texts), texts
 
 

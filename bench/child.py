@@ -42,7 +42,9 @@ def run(env: str, phases: list[str]) -> dict[str, Any]:
     data = state.result(raise_on_failure=False)
     if not isinstance(data, RunReport):
         raise RuntimeError(f"the handoff flow ended {state.name} without a report: {data!r}")
+    flow_run_id = getattr(state.state_details, "flow_run_id", None)
     return {
+        "flow_run_id": str(flow_run_id) if flow_run_id else None,
         "verdict": data.verdict.value,
         "wall_s": round(data.duration_s or 0.0, 3),
         "flow_call_s": round(ended - imported, 3),

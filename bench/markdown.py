@@ -60,6 +60,8 @@ def growth(data: dict[str, Any]) -> str:
                 f"{r['run']['peak_rss_mb']:.0f}",
             ]
         )
+    if not rows:
+        return ""
     return _table(["services", "secrets", "wall s", "floor s", "Google calls", "read twice in a phase", "RSS MB"], rows)
 
 
@@ -79,7 +81,19 @@ def startup(data: dict[str, Any]) -> str:
         rows.append(["subflow run (empty)", f"{overhead['subflow_s']:.2f} s"])
         rows.append(["task run awaited / submitted (empty)", f"{overhead['task_awaited_s'] * 1000:.0f} / "
                      f"{overhead['task_submitted_s'] * 1000:.0f} ms"])  # fmt: skip
-    return _table(["measure", "value"], rows)
+    return _table(["measure", "value"], rows) if rows else ""
+
+
+def timeline(data: dict[str, Any]) -> str:
+    from bench.report import timeline_rows
+
+    found = timeline_rows(data["worlds"])
+    if not found:
+        return ""
+    width = max(len(r) for r in found)
+    rows: list[list[object]] = [[*r[:-1], *[""] * (width - len(r)), r[-1]] for r in found]
+    phases = [f"phase {i}" for i in range(1, width - 2)]
+    return _table(["world", "flow start -> first call", *phases, "after the last phase"], rows)
 
 
 def worker(data: dict[str, Any]) -> str:
@@ -108,7 +122,13 @@ def targets(data: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     data = json.loads(Path(args[0] if args else DEFAULT_JSON).read_text())
-    print("\n\n".join(part for part in (runs(data), growth(data), startup(data), worker(data), targets(data)) if part))
+    print(
+        "\n\n".join(
+            part
+            for part in (runs(data), timeline(data), growth(data), startup(data), worker(data), targets(data))
+            if part
+        )
+    )
     return 0
 
 

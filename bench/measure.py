@@ -21,11 +21,11 @@ from bench.dbproxy import DelayProxy
 from bench.prefect_env import ROOT, bench_env, executable, free_port
 from bench.scenarios import World, build_scenario, env_overrides
 from bench.sequential import KEY_ENV
+from bench.timeline import GOOGLE_APIS, clock_pair, timeline
 from runbook.config_file import load_config
 from simulator.requestlog import RecordedRequest
 from simulator.server import Simulator
 
-GOOGLE_APIS = ("vpcaccess", "sqladmin", "run", "secretmanager", "compute", "monitoring")
 RUN_TIMEOUT_S = 600.0
 SIM_SLACK_TOKEN = "xoxb-sim-token-not-a-secret"  # simulator.slack's only accepted token (a simulator value)
 
@@ -134,6 +134,7 @@ def measure_world(setup: Setup, api_url: str | None, home: Path, sequential: boo
     world, sim = setup.world, setup.sim
     sim.log.clear()
     setup.proxy.round_trips = 0
+    clock = clock_pair()
     run = _json_run("bench.child", setup, setup.child_env(api_url, home), f"handoff run of {world.name}")
     entries = sim.log.entries()
     ends = [*phase_ends(run, len(run["phases"]))[:-1], float("inf")]  # the last phase takes the rest
@@ -152,6 +153,11 @@ def measure_world(setup: Setup, api_url: str | None, home: Path, sequential: boo
         "critical_path": path.as_dict(),
         "overhead_s": round(run["wall_s"] - path.seconds, 3),
     }
+    if api_url and run.get("flow_run_id"):
+        checks = [list(phase["checks"]) for phase in run["phases"]]
+        latency = world.google_ms / 1000
+        result["timeline"] = timeline(api_url, run["flow_run_id"], entries, run["check_finished_mono"], checks,
+                                      latency, clock)  # fmt: skip
     if sequential:
         sim.log.clear()
         baseline = _json_run("bench.sequential", setup, setup.child_env(api_url, home), f"sequential {world.name}")

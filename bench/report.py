@@ -185,6 +185,31 @@ def targets_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def timeline_rows(results: list[dict[str, Any]]) -> list[list[str]]:
+    """Per world: flow start -> first call, then per phase "gap before / start -> first call / first call -> last
+    check / last check -> end", then the flow's end after the last phase."""
+    rows = []
+    for r in results:
+        t = r.get("timeline")
+        if not t:
+            continue
+        keys = ("gap_before_s", "start_to_first_call_s", "first_call_to_last_check_s", "last_check_to_end_s")
+        phases = [" / ".join(_s(p[k]) for k in keys) for p in t["phases"]]
+        rows.append([r["world"]["name"], _s(t["flow_start_to_first_call_s"]), *phases, _s(t["after_last_phase_s"])])
+    return rows
+
+
+def timeline_table(results: list[dict[str, Any]]) -> Table:
+    table = Table(title="Where the seconds go (server's flow/subflow timestamps, simulator's log); per phase: "
+                  "gap before / start -> first call / first call -> last check / last check -> end")  # fmt: skip
+    for column in ("world", "flow start -> first call", "phase 1", "phase 2", "phase 3", "after the last phase"):
+        table.add_column(column)
+    for row in timeline_rows(results):
+        cells = row[:-1] + [""] * (5 - len(row[:-1]))
+        table.add_row(*cells[:5], row[-1])
+    return table
+
+
 def worker_table(worker: dict[str, Any]) -> Table:
     table = Table(title=f"Deployment runs through a process worker ({worker['deployment']}, pool {worker['pool']})")
     for column in ("run", "created->pickup s", "pickup->Running s", "Running->first check s", "pickup->first check s",
@@ -199,6 +224,8 @@ def worker_table(worker: dict[str, Any]) -> Table:
 
 def print_all(console: Console, data: dict[str, Any]) -> None:
     console.print(runs_table(data["worlds"]))
+    if any(r.get("timeline") for r in data["worlds"]):
+        console.print(timeline_table(data["worlds"]))
     if any("growth" in r["world"]["tags"] for r in data["worlds"]):
         console.print(growth_table(data["worlds"]))
     if data["startup"] or data.get("prefect_overhead"):

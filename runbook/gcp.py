@@ -47,20 +47,28 @@ CLIENT_MODULES = {
 }
 
 
+_preload: threading.Thread | None = None
+_preload_lock = threading.Lock()
+
+
 def preload_in_background() -> threading.Thread:
     """Import the client libraries in a daemon thread while Prefect starts the run (waits on its API, not CPU).
 
-    The clients' first use then finds them imported, or waits for the import already under way.
+    The clients' first use then finds them imported, or waits for the import already under way. Once per process:
+    the CLI, the handoff flow and a flow module may all ask; one thread imports, the others get it.
     """
+    global _preload
 
     def load() -> None:
         for module in dict.fromkeys(CLIENT_MODULES.values()):
             with contextlib.suppress(Exception):  # an import error surfaces where the client is built
                 importlib.import_module(module)
 
-    thread = threading.Thread(target=load, name="preload-google-clients", daemon=True)
-    thread.start()
-    return thread
+    with _preload_lock:
+        if _preload is None:
+            _preload = threading.Thread(target=load, name="preload-google-clients", daemon=True)
+            _preload.start()
+        return _preload
 
 
 class _Slot:

@@ -6,6 +6,7 @@ The benchmark itself (`python -m bench.run --size small`) runs separately in CI;
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,6 +86,15 @@ def test_sequential_baseline_against_a_simulator_without_latency(postgres: Postg
     assert calls["secretmanager"] == 1 + 22  # one list page, versions/latest of each; no payload read
     assert calls["compute"] == 3 + 1 + 3 and calls["run"] == 3 + 3  # LB gets + getHealth; drift + ready
     assert result["steps"] > 40 and result["calls_s"] > 0
+    assert result["phases"] == ["infrastructure", "restoration", "business"]
+    with Simulator(build_scenario(world)) as sim, DelayProxy(postgres.host, postgres.port, 0.0) as proxy:
+        db = {"name": postgres.dbname, "user": postgres.user}
+        config = config_for(sim, env_overrides(world, sim.url, "127.0.0.1", proxy.port, db))
+        alone = run_sequential(config, SIM_E2E_BYPASS_KEY, postgres.password, phases=("infrastructure",))
+        netra = sim.log.count(api="netra")
+    assert alone["phases"] == ["infrastructure"] and netra == 0  # phase 1 reads Google and the database only
+    with pytest.raises(ValueError, match=r"unknown phase\(s\) \['infra'\]"):
+        run_sequential(config, SIM_E2E_BYPASS_KEY, postgres.password, phases=("infra",))
 
 
 @pytest.mark.parametrize("size", ["small", "full"])
@@ -93,3 +103,37 @@ def test_every_world_builds_a_valid_scenario(size: str) -> None:
 
     for world in worlds(size):
         assert build_scenario(world).name == world.name
+
+
+def world_result(name: str, tags: tuple[str, ...], wall: float, floor: float, sequential: float) -> dict[str, Any]:
+    phase = {"phase": "infrastructure", "duration_s": wall - 0.5, "checks": {}}
+    return {
+        "world": {"name": name, "tags": list(tags), "services": 3, "secrets": 24},
+        "run": {"wall_s": wall, "phases": [phase], "peak_rss_mb": 200.0},
+        "critical_path": {"seconds": floor, "phases": [{"phase": "infrastructure", "seconds": floor}]},
+        "overhead_s": round(wall - floor, 3),
+        "sequential": {"wall_s": sequential, "calls_s": sequential - 1},
+        "ratio": round(sequential / wall, 2),
+        "repeated_in_phase": {},
+    }
+
+
+def test_targets_say_met_not_met_or_not_measured_with_the_figure_and_where_the_time_went() -> None:
+    from bench.report import targets
+
+    results = [
+        world_result("latency-3svc-24sec", ("latency",), wall=6.0, floor=5.25, sequential=14.0),
+        world_result("phase1-3svc-24sec", ("phase1",), wall=2.0, floor=0.4, sequential=7.0),
+    ]
+    startup = [{"mode": "server", "to_first_api_call_s": 3.4}, {"mode": "no server", "to_first_api_call_s": 5.9}]
+    rows = {t["target"].split(" <=")[0].split(" >=")[0]: t for t in targets(results, startup, None)}
+    overhead = rows["overhead of a full run over its critical path (running server)"]
+    assert (overhead["value"], overhead["met"]) == (0.75, True)
+    assert overhead["detail"] == "over the floor: infrastructure +0.25 s, around the phases 0.50 s"
+    assert rows["`runbook run` to first Google API call, running server"]["met"] is False  # 3.4 s > 3 s
+    assert rows["`runbook run` to first Google API call, no server running"]["met"] is True
+    phase1 = rows["phase 1 alone vs the same calls made sequentially (3 services, 24 secrets)"]
+    assert (phase1["value"], phase1["met"]) == (3.5, True)
+    assert rows["whole run vs sequential at 100 services"]["met"] is None  # not measured in this invocation
+    assert rows["worker pickup to first check of a deployment run (process pool)"]["value"] is None
+    assert rows["peak RSS"]["met"] is True

@@ -12,7 +12,7 @@ from google.api_core import exceptions as gexc
 from runbook.calls import CallCounter, Deadline, DeadlinePassed, call_api, is_transient, retry_after_seconds
 from runbook.checks import CheckAbort, classify_api_error
 from runbook.config_file import load_config
-from runbook.gcp import GoogleClients
+from runbook.gcp import GoogleClients, preload_in_background
 from runbook.results import Status
 
 
@@ -188,3 +188,8 @@ def test_calls_in_many_threads_building_one_client_build_it_once() -> None:
     for thread in threads:
         thread.join(2)
     assert got == ["backend_services client"] * 8 and clients.builds == ["backend_services"]
+
+
+def test_client_libraries_are_preloaded_once_per_process() -> None:
+    first = preload_in_background()
+    assert preload_in_background() is first  # the CLI, the handoff flow and a flow module share one import thread

@@ -21,7 +21,7 @@ from bench.dbproxy import DelayProxy
 from bench.prefect_env import ROOT, bench_env, executable, free_port
 from bench.scenarios import World, build_scenario, env_overrides
 from bench.sequential import KEY_ENV
-from bench.timeline import GOOGLE_APIS, clock_pair, timeline
+from bench.timeline import GOOGLE_APIS, clock_pair, startup_timeline, timeline
 from runbook.config_file import load_config
 from simulator.requestlog import RecordedRequest
 from simulator.server import Simulator
@@ -178,6 +178,7 @@ def measure_startup(setup: Setup, api_url: str | None, home: Path) -> dict[str, 
     fresh = not (home / "prefect.db").exists() and not any(home.glob("*.db"))
     setup.sim.log.clear()
     env = setup.child_env(api_url, home)
+    clock = clock_pair()
     if api_url is None:  # no server to reuse: not even one on the default port (another user's, on this machine)
         env["PREFECT_SERVER_API_PORT"] = str(free_port())
     started = time.monotonic()
@@ -187,12 +188,15 @@ def measure_startup(setup: Setup, api_url: str | None, home: Path) -> dict[str, 
     if done.returncode != 0 or not google:
         raise BenchError(f"runbook run exited {done.returncode} ({len(google)} Google calls):\n{done.stdout[-2000:]}")
     first = min(google) - setup.world.google_ms / 1000
+    offset = clock[0] - clock[1]
+    breakdown = startup_timeline(api_url, started + offset, first + offset) if api_url else {}
     return {
         "mode": "server" if api_url else "no server",
         "fresh_prefect_home": fresh,
         "to_first_api_call_s": round(first - started, 3),
         "process_s": round(ended - started, 3),
         "exit_code": done.returncode,
+        "breakdown": breakdown,
     }
 
 

@@ -104,8 +104,11 @@ def run_startup(database: Database, api_url: str, workdir: Path, console: Consol
     with serve(LATENCY, database, workdir) as setup:
         console.print("[bold]start-up[/] with the running server ...")
         startup.append(measure_startup(setup, api_url, PREFECT_HOME / "server"))
-        console.print("[bold]start-up[/] without a running server ...")
-        startup.append(measure_startup(setup, None, PREFECT_HOME / "no-server"))
+        # Without a server: twice, in a PREFECT_HOME of its own. The first may pay Prefect's database migrations
+        # (a fresh home); the second is an operator's every-day case. The target is judged on the second.
+        for attempt in ("first", "again"):
+            console.print(f"[bold]start-up[/] without a running server ({attempt}) ...")
+            startup.append(measure_startup(setup, None, PREFECT_HOME / "no-server"))
     return startup
 
 

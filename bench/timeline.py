@@ -77,3 +77,40 @@ def timeline(
 
 def _d(a: float | None, b: float | None) -> float | None:
     return round(b - a, 3) if a is not None and b is not None else None
+
+
+async def _latest_handoff(api_url: str, since: float) -> tuple[Any, Any] | None:
+    from prefect.client.orchestration import PrefectClient
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    async with PrefectClient(api=api_url) as client:
+        runs = await client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=20)
+        top = [r for r in runs if r.parent_task_run_id is None and r.created and r.created.timestamp() >= since]
+        if not top:
+            return None
+        handoff = min(top, key=lambda r: r.created.timestamp() if r.created else 0.0)  # the process's first run
+        children = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[handoff.id]))
+        )
+    started = [c for c in children if c.start_time]
+    first_phase = min(started, key=lambda c: c.start_time.timestamp() if c.start_time else 0.0, default=None)
+    return handoff, first_phase
+
+
+def startup_timeline(api_url: str, started_wall: float, first_call_wall: float) -> dict[str, Any]:
+    """`runbook run`'s start-up, from the server's record of the run it created: process start -> flow run
+    created (imports, config, flow run creation) -> Running -> first phase's subflow started -> first Google call."""
+    found = asyncio.run(_latest_handoff(api_url, started_wall))
+    if found is None:
+        return {}
+    handoff, phase = found
+    created = handoff.created.timestamp() if handoff.created else None
+    running = handoff.start_time.timestamp() if handoff.start_time else None
+    phase_start = phase.start_time.timestamp() if phase is not None else None
+    return {
+        "process_start_to_flow_run_created_s": _d(started_wall, created),
+        "created_to_running_s": _d(created, running),
+        "running_to_first_phase_s": _d(running, phase_start),
+        "first_phase_to_first_call_s": _d(phase_start, first_call_wall),
+    }

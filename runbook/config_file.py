@@ -1,6 +1,16 @@
-"""Finding, reading and validating an environment's TOML file, with errors a person can act on."""
+"""Finding, reading and validating an environment's TOML file, with errors a person can act on.
 
+Every problem becomes one line: file, key, what was expected, what was found. A value that looks like a secret
+(any `*_env`, `*_block` or `*_secret` value that is wrong, a URL with credentials, a token) is described, never
+printed. Odd files (binary, Latin-1, UTF-16, a directory, huge, nested too deep) are problems like any other:
+never a traceback.
+"""
+
+import datetime
+import json
 import os
+import re
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,9 +18,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runbook.config import RunbookConfig
+from runbook.config import PATTERN_DESCRIPTIONS, RULE_ERROR, RunbookConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# An environment file is a few kilobytes; a megabyte is already a pasted dump. Bounding it keeps every answer fast
+# (tomllib reads about 2 MB/s on a busy 2-core machine).
+MAX_FILE_BYTES = 1024 * 1024
+# Past this many, the rest are counted rather than listed: nobody reads problem 201.
+MAX_PROBLEMS = 200
 
 
 @dataclass(frozen=True)
@@ -27,11 +43,13 @@ class ConfigProblem:
 
 
 class ConfigError(Exception):
-    """The configuration cannot be used. Carries one problem per mistake."""
+    """The configuration cannot be used. Carries one problem per mistake (the first MAX_PROBLEMS of them)."""
 
-    def __init__(self, problems: list[ConfigProblem]) -> None:
+    def __init__(self, problems: list[ConfigProblem], omitted: int = 0) -> None:
         self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+        self.omitted = omitted
+        lines = [str(p) for p in problems] + ([f"... and {omitted} more problem(s)"] if omitted else [])
+        super().__init__("\n".join(lines))
 
 
 def environment_dirs() -> list[Path]:
@@ -42,47 +60,233 @@ def environment_dirs() -> list[Path]:
 
 
 def available_environments() -> list[str]:
+    """Names `--env` accepts: the stems of the .toml files in the environment directories."""
     return sorted({p.stem for d in environment_dirs() if d.is_dir() for p in d.glob("*.toml")})
+
+
+def _safe_name(text: str) -> str:
+    return _describe_string(text, secret_key=False)
+
+
+def _file_problem(env: str, expected: str, found: str) -> ConfigError:
+    return ConfigError([ConfigProblem(_safe_name(env), "(file)", expected, found)])
+
+
+def _existing(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte: not an existing file either way
+        return False
 
 
 def resolve_environment(env: str) -> Path:
     """`staging` -> environments/staging.toml; a path is taken as it is."""
     candidate = Path(env)
-    if candidate.suffix == ".toml" or os.sep in env:
-        if candidate.is_file():
-            return candidate
-        raise ConfigError([ConfigProblem(env, "(file)", "an existing TOML file", "no such file")])
+    if candidate.suffix == ".toml" or os.sep in env or (os.altsep and os.altsep in env):
+        if _existing(candidate):
+            return candidate  # read_toml says what is wrong with it, if anything
+        raise _file_problem(env, "an existing TOML file", "no such file")
     for directory in environment_dirs():
         path = directory / f"{env}.toml"
-        if path.is_file():
+        if _existing(path):
             return path
     known = ", ".join(available_environments()) or "none"
-    raise ConfigError([ConfigProblem(env, "(environment)", f"one of: {known}, or a path to a .toml file", repr(env))])
+    found = _safe_name(env)
+    raise ConfigError([ConfigProblem(found, "(environment)", f"one of: {known}, or a path to a .toml file", found)])
 
 
-def _describe_input(value: Any) -> str:
+def _decode(path: Path, data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise _file_problem(str(path), "UTF-8 text", "UTF-16 (save the file as UTF-8)")
+    if b"\x00" in data:
+        offset = data.index(b"\x00")
+        raise _file_problem(str(path), "UTF-8 text", f"binary data (a NUL byte at offset {offset})")
+    try:
+        return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")  # an editor's byte-order mark is harmless
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        found = f"a byte that is not UTF-8 on line {line} (Latin-1 or another encoding? save the file as UTF-8)"
+        raise _file_problem(str(path), "UTF-8 text", found) from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file: every way it can be unreadable becomes a ConfigError, never a traceback."""
+    where = str(path)
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise _file_problem(where, "a TOML file", "a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise _file_problem(where, "a regular TOML file", "a device, socket or pipe")
+        if info.st_size > MAX_FILE_BYTES:
+            found = f"{info.st_size / 1024 / 1024:.1f} MiB"
+            raise _file_problem(where, f"an environment file of at most {MAX_FILE_BYTES // 1024 // 1024} MiB", found)
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat
+    except OSError as error:
+        raise _file_problem(where, "a readable file", error.strerror or type(error).__name__) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise _file_problem(where, f"an environment file of at most {MAX_FILE_BYTES} bytes", "a larger file")
+    text = _decode(path, data)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([ConfigProblem(where, "(syntax)", "valid TOML", str(error))]) from None
+    except RecursionError:
+        found = "arrays or tables nested too deep to read"
+        raise ConfigError([ConfigProblem(where, "(syntax)", "TOML nested a few levels deep", found)]) from None
+    except ValueError as error:  # an integer of thousands of digits, and the like
+        raise ConfigError([ConfigProblem(where, "(syntax)", "valid TOML", str(error)[:200])]) from None
+
+
+# --- describing what was found, without ever printing a secret -------------------------------------------------------
+
+SECRET_KEY_SUFFIXES = ("_env", "_block", "_secret", "password", "token", "api_key")
+_SECRET_SHAPES = re.compile(
+    r"""
+    ://[^/\s]*@                                  # a URL with user (and password)
+    | ^[^\s/@:]+:[^\s/@]+@                        # user:password@host
+    | xox[abposre]-  | xapp-  | hooks\.slack\.com/services/
+    | -----BEGIN  | ^AIza[0-9A-Za-z_-]{20,}  | ^sk-  | ^gh[pousr]_  | ^eyJ[A-Za-z0-9_-]{8,}\.
+    | (password|passwd|pwd|secret|token|api[_-]?key)\s*[=:]
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+SECRET_HIDDEN = "a value that looks like a secret (not shown)"
+
+
+def looks_like_secret(value: str) -> bool:
+    """Credentials in a URL, a token's shape, `password=...`, or a long random-looking string."""
+    if _SECRET_SHAPES.search(value):
+        return True
+    random_looking = (
+        len(value) >= 20
+        and not any(c.isspace() for c in value)
+        and not value.startswith(("http://", "https://", "/"))
+        and any(c.isupper() for c in value)
+        and any(c.islower() for c in value)
+        and any(c.isdigit() for c in value)
+    )
+    return random_looking
+
+
+def _describe_string(value: str, secret_key: bool) -> str:
+    if secret_key or looks_like_secret(value):
+        return SECRET_HIDDEN
     text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(value)} characters)"
 
 
-def _problems(file: str, error: ValidationError) -> list[ConfigProblem]:
-    problems = []
-    for item in error.errors(include_url=False):
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        if item["type"] == "missing":
-            problems.append(ConfigProblem(file, key, "this key to be set", "nothing"))
-        elif item["type"] == "extra_forbidden":
-            problems.append(ConfigProblem(file, key, "no such key (misspelled or misplaced?)", "an unknown key"))
+def describe(value: object, secret_key: bool = False) -> str:
+    """What was found, for people: the value when it is short and safe, else its TOML type and size."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return _describe_string(value, secret_key)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**30 else f"an integer of {len(str(abs(value)))} digits"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return f"an array of {len(value)} item(s)"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return f"{value.isoformat()} (a TOML date/time)"
+    return f"a {type(value).__name__}"
+
+
+def toml_type(value: object) -> str:
+    """The TOML name of a value's type, for type errors: `'28772'` alone does not say "a string" to everyone."""
+    names = [(bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string")]
+    return next((name for kind, name in names if isinstance(value, kind)), "")
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]{1,60}")
+
+
+def format_key(loc: tuple[int | str, ...]) -> str:
+    """`services.0.name`; odd key parts quoted (and shortened), secret-looking ones hidden."""
+    parts = []
+    for part in loc:
+        if part == "[key]":
+            continue
+        text = str(part)
+        if isinstance(part, int) or _BARE_KEY.fullmatch(text):
+            parts.append(text)
+        elif looks_like_secret(text):
+            parts.append('"<a key that looks like a secret>"')
         else:
-            message = item["msg"].removeprefix("Value error, ")
-            if message.startswith("expected "):
-                expected, _, found = message.removeprefix("expected ").partition(", found ")
-                problems.append(ConfigProblem(file, key, expected, found or _describe_input(item.get("input"))))
-            else:
-                expected = message.removeprefix("Input should be ").removeprefix("Value should be ")
-                expected = expected.replace("String should match pattern", "a string matching the pattern")
-                problems.append(ConfigProblem(file, key, expected, _describe_input(item.get("input"))))
-    return problems
+            quoted = json.dumps(text, ensure_ascii=True)
+            parts.append(quoted if len(quoted) <= 62 else quoted[:58] + '..."')
+    return ".".join(parts) or "(top level)"
+
+
+def _is_secret_key(loc: tuple[int | str, ...]) -> bool:
+    names = [str(part).lower() for part in loc if isinstance(part, str) and part != "[key]"]
+    return bool(names) and names[-1].endswith(SECRET_KEY_SUFFIXES)
+
+
+_TYPE_EXPECTED = {
+    "int_type": "an integer (not a string, float or boolean)",
+    "int_from_float": "an integer (not a float)",
+    "float_type": "a number (not a string or boolean)",
+    "bool_type": "true or false (not a string or number)",
+    "string_type": "a string",
+    "tuple_type": "an array",
+    "list_type": "an array",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "finite_number": "a finite number (not nan or inf)",
+}
+
+
+def _problem(file: str, item: Any) -> ConfigProblem:
+    loc = tuple(item["loc"])
+    key = format_key(loc)
+    secret_key = _is_secret_key(loc)
+    value = item.get("input")
+    found = describe(value, secret_key)
+    kind = item["type"]
+    if kind == "missing":
+        return ConfigProblem(file, key, "this key to be set", "nothing")
+    if kind == "extra_forbidden":
+        return ConfigProblem(file, key, "no such key (misspelled or misplaced?)", "an unknown key")
+    if kind == RULE_ERROR:
+        context = item.get("ctx") or {}
+        return ConfigProblem(file, key, str(context.get("expected")), str(context.get("found") or found))
+    if kind in _TYPE_EXPECTED:
+        typed = f"{found} ({toml_type(value)})" if toml_type(value) and found != SECRET_HIDDEN else found
+        return ConfigProblem(file, key, _TYPE_EXPECTED[kind], typed)
+    if kind == "string_pattern_mismatch":
+        pattern = str((item.get("ctx") or {}).get("pattern", ""))
+        expected = PATTERN_DESCRIPTIONS.get(pattern, f"a string matching the pattern {pattern}")
+        return ConfigProblem(file, key, expected, found)
+    if kind in ("string_too_short", "string_too_long", "too_short", "too_long"):
+        expected = re.sub(r"^\w+ should (have )?", "", str(item["msg"]).split(" after validation")[0])
+        if isinstance(value, str):
+            found = f"a string of {len(value)} characters" if value else "an empty string"
+        return ConfigProblem(file, key, expected, found)
+    message = str(item["msg"]).removeprefix("Value error, ")
+    if message.startswith("expected "):
+        expected, separator, stated = message.removeprefix("expected ").partition(", found ")
+        # A validator's own "found" may quote the value: keep it only when the value is safe to show.
+        hide = found == SECRET_HIDDEN or (separator and looks_like_secret(stated))
+        return ConfigProblem(file, key, expected, found if hide or not separator else stated)
+    expected = message.removeprefix("Input should be ").removeprefix("Value should be ")
+    return ConfigProblem(file, key, expected, found)
+
+
+def _problems(file: str, error: ValidationError) -> tuple[list[ConfigProblem], int]:
+    problems: list[ConfigProblem] = []
+    for item in error.errors(include_url=False, include_context=True):
+        problem = _problem(file, item)
+        if problem not in problems[-5:]:  # a rule can fire for several aliases of one mistake
+            problems.append(problem)
+    return problems[:MAX_PROBLEMS], max(0, len(problems) - MAX_PROBLEMS)
 
 
 def parse_config(data: dict[str, Any], file: str = "<config>") -> RunbookConfig:
@@ -90,18 +294,10 @@ def parse_config(data: dict[str, Any], file: str = "<config>") -> RunbookConfig:
     try:
         return RunbookConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_problems(file, error)) from None
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError([ConfigProblem(str(path), "(syntax)", "valid TOML", str(error))]) from None
-    except OSError as error:
-        problem = ConfigProblem(str(path), "(file)", "a readable file", error.strerror or str(error))
-        raise ConfigError([problem]) from None
+        problems, omitted = _problems(file, error)
+        raise ConfigError(problems, omitted) from None
+    except RecursionError:  # pydantic-core guards its own recursion; this is belt and braces for odd inputs
+        raise ConfigError([ConfigProblem(file, "(top level)", "values nested a few levels deep", "deeper")]) from None
 
 
 def load_config(env: str, overrides: dict[str, Any] | None = None) -> RunbookConfig:
@@ -117,6 +313,7 @@ def load_config(env: str, overrides: dict[str, Any] | None = None) -> RunbookCon
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """`overlay` over `base`, tables merged key by key, anything else replaced."""
     merged = dict(base)
     for key, value in overlay.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.report import replaced_module
 from bench.run import DEFAULT_JSON
 
 
@@ -77,6 +78,9 @@ def startup(data: dict[str, Any]) -> str:
         rows.append(["client imports (in order, s)", imports])
         rows.append(["RSS after prefect / + clients", f"{overhead['rss_after_prefect_mb']:.0f} / "
                      f"{overhead['rss_after_clients_mb']:.0f} MB"])  # fmt: skip
+        if "compute_v1_import_s" in overhead:
+            rows.append(["google.cloud.compute_v1 (replaced by runbook.compute): import, RSS after",
+                         replaced_module(overhead)])  # fmt: skip
         rows.append(["flow run: first / next", f"{overhead['first_flow_s']:.2f} / {overhead['flow_s']:.2f} s"])
         rows.append(["subflow run (empty)", f"{overhead['subflow_s']:.2f} s"])
         rows.append(["task run awaited / submitted (empty)", f"{overhead['task_awaited_s'] * 1000:.0f} / "

@@ -70,9 +70,13 @@ def _cli_user() -> str:
 
 
 def _print_config_error(error: ConfigError) -> None:
-    errors.print(f"[bold red]configuration is not valid[/] ({len(error.problems)} problem(s)):")
+    """One line per problem (file: key: expected ..., found ...); past the first 200 only a count."""
+    total = len(error.problems) + error.omitted
+    errors.print(f"[bold red]configuration is not valid[/] ({total} problem(s)):")
     for problem in error.problems:
         errors.print(f"  {problem}", markup=False, soft_wrap=True)
+    if error.omitted:
+        errors.print(f"  ... and {error.omitted} more problem(s): fix these first", markup=False, soft_wrap=True)
 
 
 @config_app.command("validate")

@@ -69,6 +69,7 @@ async def _run_phase(
     phase: Phase,
     parameters: HandoffParameters,
     config: RunbookConfig,
+    slack: SlackReporter,
     earlier: list[PhaseResult],
     skip: str | None,
 ) -> State:
@@ -83,6 +84,8 @@ async def _run_phase(
             # The run the operator started pauses (Resume form), not the subflow: that is where they look.
             names = [service.name for service in config.services]
             approval = await request_approval(config.name, names, parameters.approval_timeout_s)
+            if config.slack.chatops is None:  # with ChatOps the approval message itself shows the decision
+                await slack.approval_decided(approval.reason, approval.approved)
         return await service_restoration(
             target,
             redeploy_services=parameters.redeploy,
@@ -91,6 +94,19 @@ async def _run_phase(
             return_state=True,
         )
     return await business_validation(target, earlier, skip_reason=skip, return_state=True)
+
+
+async def refused_approvals(flow_run_id: str) -> list[dict[str, Any]]:
+    """Approval clicks refused in Slack (not an approver), recorded on the run; none when they cannot be read."""
+    from prefect import get_run_logger
+
+    try:
+        from runbook.slack_approval import refused_attempts
+
+        return await refused_attempts(flow_run_id)
+    except Exception as error:  # the report still lands; the log says what is missing from it
+        get_run_logger().warning("refused approval attempts not read: %s", type(error).__name__)
+        return []
 
 
 def log_phase(result: PhaseResult) -> None:
@@ -221,7 +237,7 @@ async def staging_handoff(
         for phase in parameters.phases:
             if blocked is None:
                 await slack.phase_started(phase)
-            state = await _run_phase(phase, parameters, config, list(results), blocked)
+            state = await _run_phase(phase, parameters, config, slack, list(results), blocked)
             result = phase_recorded(await phase_result_of(phase, state))
             log_phase(result)
             results.append(result)
@@ -239,7 +255,8 @@ async def staging_handoff(
         trigger=parameters.trigger,
     )
     await slack.run_finished(report)  # Slack never changes the verdict; its outcome goes in the report
-    report = report.model_copy(update={"notifications": tuple(slack.notifications)})
+    refused = await refused_approvals(str(flow_run.id)) if parameters.redeploy else []
+    report = report.model_copy(update={"notifications": (*slack.notifications, *refused)})
     await publish_report(report)
     if report.verdict.value == "failed":
         return Failed(message=blocked or "handoff failed", data=report)

@@ -63,6 +63,8 @@ class ApprovalOutcome(BaseModel):
 
 def _answered(answer: RedeployApproval, where: str) -> ApprovalOutcome:
     verb = "approved" if answer.approve else "rejected"
+    if answer.approved_by.strip().startswith("<@"):  # only the Slack bot answers with a member mention
+        where = "in Slack"
     return ApprovalOutcome(
         approved=answer.approve,
         decision=f"{verb} {where}",

@@ -30,6 +30,7 @@ from runbook.slack_messages import (
     PhaseState,
     Progress,
     SlackMessage,
+    approval_note,
     glance,
     markdown_to_mrkdwn,
     new_progress,
@@ -236,6 +237,10 @@ class SlackReporter:
         """Final parent update (verdict, duration), the stakeholder summary, and the run recorded in the history."""
         await self._guard("run_finished", self._run_finished(report))
 
+    async def approval_decided(self, words: str, approved: bool) -> None:
+        """A thread reply with the redeploy decision (who, how, the note), approved or not."""
+        await self._guard("approval_decided", self._approval_decided(words, approved))
+
     async def run_crashed(self, message: str, cancelled: bool = False) -> None:
         """Say on the parent message that the run crashed or was cancelled (works from a fresh process too)."""
         await self._guard("run_crashed", self._run_crashed(message, cancelled))
@@ -254,6 +259,14 @@ class SlackReporter:
         self._load_previous()
         if self._mode == "api":
             await self._show_parent("parent")
+
+    async def _approval_decided(self, words: str, approved: bool) -> None:
+        if not await self._ready() or self._mode != "api" or self._parent is None:
+            return  # webhook mode: the run's one message carries the redeploy's result and its approval
+        message = approval_note(words, approved)
+        await self._deliver(
+            "chat.postMessage", self._parent.channel, message, purpose="approval", thread_ts=self._parent.ts
+        )
 
     async def _set_phase(self, phase: Phase, line: PhaseLine) -> None:
         if not await self._ready():
@@ -294,6 +307,9 @@ class SlackReporter:
         progress.duration_s = report.duration_s
         handles = self._handles()
         progress.glance = glance(report, handles, "below" if self._mode == "webhook" else "in the thread")
+        failed = [p.phase.value for p in report.phases if p.status == PhaseStatus.failed]
+        if failed and self.slack.chatops is not None and self._mode == "api":  # a button the Slack bot answers
+            progress.rerun_phase = failed[0]
         summary = stakeholder_summary(report)
         quiet_pass = self.slack.quiet and report.verdict.value != "failed"
         if self._mode == "webhook":

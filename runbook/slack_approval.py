@@ -420,10 +420,3 @@ def _error_code(error: BaseException) -> str:
     if isinstance(data, dict) and isinstance(data.get("error"), str):
         return data["error"]
     return type(error).__name__
-
-
-def rerun_actions(environment: str, phase: str) -> dict[str, Any]:
-    """The "Rerun failed phase" actions block for a failed run's parent message (action runbook_rerun_phase)."""
-    value = json.dumps({"env": environment, "phase": phase})
-    button = ButtonElement(text=f"Rerun {phase}", action_id="runbook_rerun_phase", value=value)
-    return ActionsBlock(block_id="runbook_rerun", elements=[button]).to_dict()

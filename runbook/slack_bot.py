@@ -45,11 +45,12 @@ from runbook.slack_approval import (
     read_note_submission,
     record_refusal,
 )
+from runbook.slack_messages import RERUN_ACTION
 
 logger = logging.getLogger("runbook.slack_bot")
 logging.getLogger("runbook.slack_bot.sdk").setLevel(logging.INFO)  # slack-sdk logs bodies at DEBUG: never
 
-ACTION_RERUN = "runbook_rerun_phase"
+ACTION_RERUN = RERUN_ACTION  # the button of a failed run's parent message (runbook.slack_messages)
 PAUSE_KEY = "redeploy-approval"  # runbook.approval.PAUSE_KEY
 RESPONSE_KEY = f"paused-{PAUSE_KEY}-response"  # where Prefect keeps the answer once the pause is resumed
 PREFECT_TIMEOUT_S = 30.0

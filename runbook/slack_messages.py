@@ -13,7 +13,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, HeaderBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
 
 from runbook.report import STATUS_ICON
 from runbook.results import PHASE_TEAMS, PHASE_TITLES, CheckResult, Phase, PhaseResult, PhaseStatus, RunReport, Status
@@ -116,6 +125,7 @@ class Progress:
     glance: str = ""  # a failed run's "what broke, the fix, who is on it" (mrkdwn, already escaped)
     duration_s: float | None = None
     stakeholder_posted: bool = False
+    rerun_phase: str = ""  # a failed run's first failed phase: a "Rerun" button (when the Slack bot runs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,6 +151,7 @@ class Progress:
             glance=str(data.get("glance", "")),
             duration_s=data.get("duration_s") if isinstance(data.get("duration_s"), int | float) else None,
             stakeholder_posted=data.get("stakeholder_posted") is True,
+            rerun_phase=str(data.get("rerun_phase", "")),
         )
 
 
@@ -344,6 +355,16 @@ def _context_line(progress: Progress, now: datetime) -> str:
     return " · ".join(parts)
 
 
+RERUN_ACTION = "runbook_rerun_phase"
+
+
+def rerun_block(environment: str, phase: str) -> Block:
+    """The "Rerun <phase>" button of a failed run's parent message; the Slack bot starts the manual deployment."""
+    value = json.dumps({"env": environment, "phase": phase})
+    button = ButtonElement(text=f"Rerun {phase}", action_id=RERUN_ACTION, value=value)
+    return ActionsBlock(block_id="runbook_rerun", elements=[button])
+
+
 def parent_message(progress: Progress, now: datetime | None = None) -> SlackMessage:
     """The run's one parent message: header, trigger/duration/link, one line per phase, then the outcome."""
     now = now or datetime.now(UTC)
@@ -354,6 +375,8 @@ def parent_message(progress: Progress, now: datetime | None = None) -> SlackMess
     outcome = _outcome_text(progress)
     if outcome:
         blocks.append(_section(f"{outcome}\n{progress.glance}" if progress.glance else outcome))
+    if progress.rerun_phase:
+        blocks.append(rerun_block(progress.environment, progress.rerun_phase))
     states = ", ".join(f"{name} {line.state.value}" for name, line in progress.phases.items())
     tail = f" - {progress.outcome.replace('_', ' ')}" if progress.outcome else ""
     text = f"{_title(progress)} ({escape(TRIGGER_WORDS.get(progress.trigger, progress.trigger))}): {states}{tail}"
@@ -413,6 +436,13 @@ def thread_reply(result: PhaseResult, changes: Changes, mention: str | None) -> 
     overflow = "More problems than one message holds: the run report lists every check."
     text = clip(problems_text(result, changes, mention), FALLBACK_CHARS)
     return SlackMessage(text, _fit(problem_blocks(result, changes, mention), overflow))
+
+
+def approval_note(words: str, approved: bool) -> SlackMessage:
+    """The thread reply that keeps a redeploy decision where the team reads: who decided, how, and the note."""
+    icon = ":white_check_mark:" if approved else ":no_entry:"
+    text = clip(f"Redeploy {words}", FALLBACK_CHARS)
+    return SlackMessage(text, (_section(clip(f"{icon} *Redeploy* {escape(words)}", 2900)),))
 
 
 def team_pointer(

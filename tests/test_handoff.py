@@ -5,6 +5,7 @@ final state and the report. Slow-ish (a few seconds per run): one Prefect harnes
 """
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,11 @@ async def test_redeploy_approved_in_the_ui_rolls_new_revisions(world: tuple[Simu
         "note": "incident 1278 fixed",
     }
     assert redeploy.summary.endswith("(approved on the run's approval form by ops-bob: incident 1278 fixed)")
+    # Slack: the decision, who and the note in the run's thread (the approval message, updated in place).
+    said = [
+        json.dumps(e.body) for e in sim.log.entries("slack") if e.path.endswith(("chat.postMessage", "chat.update"))
+    ]
+    assert any("incident 1278 fixed" in text and "ops-bob" in text for text in said), said
     assert sim.log.count(api="run", method="PATCH") == 3
 
 

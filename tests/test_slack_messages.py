@@ -16,10 +16,12 @@ from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus, RunRep
 from runbook.slack_messages import (
     EVIDENCE_CHARS,
     MAX_BLOCKS,
+    RERUN_ACTION,
     PhaseLine,
     PhaseState,
     Progress,
     SlackMessage,
+    approval_note,
     evidence_text,
     glance,
     is_secret_key,
@@ -86,6 +88,27 @@ def test_parent_shows_environment_trigger_link_and_every_phase_queued() -> None:
         "⚪ *Business validation*: queued",
     ]
     assert message.text.startswith("Staging handoff · staging (nightly): infrastructure queued")
+
+
+def test_failed_run_with_chatops_offers_a_rerun_of_its_failed_phase_and_a_passing_run_does_not() -> None:
+    progress = new_progress("staging", "nightly", list(Phase), None, T0)
+    progress.outcome = "passed"
+    assert all(block["type"] != "actions" for block in validated(parent_message(progress, now=T0)))
+    progress.outcome, progress.rerun_phase = "failed", "restoration"
+    actions = [block for block in validated(parent_message(progress, now=T0)) if block["type"] == "actions"]
+    (button,) = actions[0]["elements"]
+    assert button["action_id"] == RERUN_ACTION and button["text"]["text"] == "Rerun restoration"
+    assert json.loads(button["value"]) == {"env": "staging", "phase": "restoration"}
+    assert Progress.from_dict(json.loads(json.dumps(progress.to_dict()))).rerun_phase == "restoration"
+
+
+def test_approval_note_keeps_who_decided_and_why_in_the_thread() -> None:
+    approved = validated(approval_note("approved on the run's approval form by ops-bob: <fixed> & ready", True))
+    assert approved[0]["text"]["text"] == (
+        ":white_check_mark: *Redeploy* approved on the run's approval form by ops-bob: &lt;fixed&gt; &amp; ready"
+    )
+    rejected = approval_note("rejected in Slack by <@U123>: not now", False)
+    assert rejected.text == "Redeploy rejected in Slack by <@U123>: not now" and ":no_entry:" in str(rejected.payload())
 
 
 def test_parent_shows_running_warnings_skipped_reason_and_the_verdict() -> None:

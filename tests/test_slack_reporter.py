@@ -318,7 +318,11 @@ async def test_failing_phase_threads_the_details_pings_its_team_and_points_its_c
         assert "<#C0STGDEPLOY>" in pointers[0]["text"]
     # The parent says at a glance what broke, the fix and who is on it (the handle, not a second ping).
     handle = mention.split("|")[1].rstrip(">")
-    final = parent["blocks"][-1]["text"]["text"]
+    sections = [block for block in parent["blocks"] if block["type"] == "section"]
+    final = sections[-1]["text"]["text"]
+    # [slack.chatops] is configured: the failed run offers a rerun of its failed phase, answered by the Slack bot.
+    (actions,) = [block for block in parent["blocks"] if block["type"] == "actions"]
+    assert actions["elements"][0]["text"]["text"] == f"Rerun {failing.value}"
     assert final.startswith(f"❌ *Verdict: failed*\n❌ *{failed_check}* (P0 FAIL): {failed_check} fail")
     assert f"Fix: runbook fix {failed_check}" in final and f"On it: {handle}" in final
     # The simulator's read-back (what `make demo` prints) shows whom each message pinged.

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -83,6 +83,37 @@ def _interruption_message(by: str, parameters: HandoffParameters, phases: list[P
     running = next((p.value for p in parameters.phases if p not in done), None)
     during = f" during {running}" if running else ""
     return f"interrupted by {by}{during} (runbook run): {len(phases)} of {len(parameters.phases)} phases finished"
+
+
+async def close_run_tree(client: Any, flow_run_id: str, make_state: Callable[[], Any]) -> None:
+    """Force the run, its phase subflows and their task runs that are not final into `make_state()`.
+
+    A run stopped from outside (a signal, SIGKILL) leaves the phase it was in, and that phase's check task runs,
+    Running: the engine that would have finished them is gone or blocked.
+    """
+    from uuid import UUID
+
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+        TaskRunFilter,
+        TaskRunFilterFlowRunId,
+    )
+
+    await client.set_flow_run_state(flow_run_id, make_state(), force=True)
+    root = UUID(flow_run_id)
+    children = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[root]))
+    )
+    for child in children:
+        if child.state is None or not child.state.is_final():
+            await client.set_flow_run_state(child.id, make_state(), force=True)
+    tasks = await client.read_task_runs(
+        task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[root, *(c.id for c in children)]))
+    )
+    for task in tasks:
+        if task.state is None or not task.state.is_final():
+            await client.set_task_run_state(task.id, make_state(), force=True)
 
 
 class _FlowThread(threading.Thread):
@@ -222,8 +253,7 @@ class _FlowThread(threading.Thread):
         try:
             async with get_client() as client:
                 await asyncio.wait_for(
-                    client.set_flow_run_state(self.flow_run_id, Cancelled(message=message), force=True),
-                    STATE_TIMEOUT_S,
+                    close_run_tree(client, self.flow_run_id, lambda: Cancelled(message=message)), STATE_TIMEOUT_S
                 )
         except Exception as error:
             recorded = False
@@ -267,8 +297,7 @@ class _FlowThread(threading.Thread):
                 continue
             try:
                 await asyncio.wait_for(
-                    client.set_flow_run_state(entry.flow_run_id, Crashed(message=STALE_MESSAGE), force=True),
-                    STATE_TIMEOUT_S,
+                    close_run_tree(client, entry.flow_run_id, lambda: Crashed(message=STALE_MESSAGE)), STATE_TIMEOUT_S
                 )
             except Exception as error:
                 self.notes.append(f"stale run {entry.flow_run_id} not marked Crashed: {type(error).__name__}")

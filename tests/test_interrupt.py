@@ -111,6 +111,15 @@ def _parents(sim: Simulator) -> list[dict[str, Any]]:
     ]
 
 
+def _open_runs(home: Path) -> list[tuple[str, str, str]]:
+    """(kind, name, state type) of every flow run and task run that is not final: nothing may stay Running."""
+    final = "('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')"
+    with sqlite3.connect(home / "prefect.db") as db:
+        flows = db.execute(f"SELECT 'flow', name, state_type FROM flow_run WHERE state_type NOT IN {final}")
+        tasks = db.execute(f"SELECT 'task', name, state_type FROM task_run WHERE state_type NOT IN {final}")
+        return [tuple(row) for row in [*flows.fetchall(), *tasks.fetchall()]]
+
+
 def _flow_runs(home: Path) -> dict[str, tuple[str, str, str]]:
     """flow run id -> (state type, state name, message) of the handoff runs, straight from the server's database."""
     with sqlite3.connect(home / "prefect.db") as db:
@@ -152,6 +161,7 @@ def test_sigterm_mid_run_exits_143_with_the_phases_so_far_and_tells_slack_and_pr
     assert RunRegistry(home / "runbook" / "runs").entries() == []
     (state_type, _, message), *others = _flow_runs(home).values()
     assert others == [] and state_type == "CANCELLED" and "interrupted by SIGTERM" in message
+    assert _open_runs(home) == []  # the business phase and its golden-path task included
     # what the project created under PREFECT_HOME, the server's database included, is private
     for path in [home / "runbook", home / "prefect.db"]:
         assert path.stat().st_mode & 0o077 == 0, f"{path} is {oct(path.stat().st_mode)}"
@@ -172,6 +182,7 @@ def test_sigkill_leaves_no_server_and_the_next_run_marks_the_lost_run_crashed(si
         time.sleep(0.1)
     assert _servers_of(killed.pid) == [], "the private Prefect server outlived a SIGKILLed run"
     assert _state_of(home, entry.flow_run_id)[0] == "RUNNING"
+    assert ("flow", "business · sim", "RUNNING") in _open_runs(home)
     assert "interrupted" not in json.dumps(_parents(sim)[0])  # nobody told Slack yet
 
     second, report = _start(sim, tmp_path, home, "next", "infrastructure")
@@ -182,6 +193,7 @@ def test_sigkill_leaves_no_server_and_the_next_run_marks_the_lost_run_crashed(si
 
     state_type, _, message = _state_of(home, entry.flow_run_id)
     assert (state_type, message) == ("CRASHED", "interrupted, no result")
+    assert _open_runs(home) == []
     first_parent = _parents(sim)[0]
     assert "interrupted, no result" in json.dumps(first_parent), first_parent
     assert registry.entries() == []

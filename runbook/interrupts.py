@@ -27,6 +27,10 @@ class Interrupts:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator["Interrupts"]:
+        """Handle SIGINT/SIGTERM within the block (only the main thread can; elsewhere the defaults stay)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
         previous = {sig: signal.signal(sig, self._handle) for sig in EXIT_CODES}
         try:
             yield self

@@ -142,8 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--parts", help=f"comma-separated subset of {','.join(PARTS)} (default: all; small: worlds,worker)"
     )
+    parser.add_argument("--worlds", help="comma-separated world names of the size (development; default: all)")
     args = parser.parse_args(argv)
     parts = _parts(args.parts, args.size)
+    chosen = worlds(args.size)
+    if args.worlds:
+        names = set(args.worlds.split(","))
+        unknown = names - {w.name for w in chosen}
+        if unknown:
+            raise SystemExit(f"--worlds: unknown {sorted(unknown)}; expected some of {[w.name for w in chosen]}")
+        chosen = [w for w in chosen if w.name in names]
     out = args.json or (DEFAULT_JSON if args.size == "full" else SMALL_JSON)
     console = Console()
     started = time.monotonic()
@@ -164,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"  ready after {data['prefect_server_ready_s']:.1f} s")
             data["worlds"] = []
             if "worlds" in parts:
-                data["worlds"] = run_worlds(worlds(args.size), database, api_url, workdir, console)
+                data["worlds"] = run_worlds(chosen, database, api_url, workdir, console)
             data["startup"] = []
             if "startup" in parts:
                 data["startup"] = run_startup(database, api_url, workdir, console)

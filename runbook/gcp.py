@@ -32,18 +32,20 @@ VIEWER_ROLES = {
 }
 
 
-# What each client costs to import, by the names `prepare` takes. The Compute reads go through `runbook.compute`
-# (google-auth's AuthorizedSession): google-cloud-compute's package imports every Compute type (about 2 s of CPU and
-# 95-145 MB, measured in docs/benchmarks.md) for three reads.
+# The library each client needs, by the names `prepare` takes, in the order `preload_in_background` imports them:
+# the one that pays google.api_core first, then the cheapest, so most checks find theirs early (secrets, phase 1's
+# longest chain, needs secretmanager). Compute's reads go through `runbook.compute` (google-auth's
+# AuthorizedSession): google-cloud-compute's package imports every Compute type (1.4-3 s of CPU and ~95 MB here,
+# docs/benchmarks.md) for three reads.
 CLIENT_MODULES = {
     "vpcaccess": "google.cloud.vpcaccess_v1",
-    "sql_instances": "google.cloud.sqladmin_v1beta4",
-    "run_services": "google.cloud.run_v2",
-    "run_revisions": "google.cloud.run_v2",
     "secretmanager": "google.cloud.secretmanager_v1",
     "backend_services": "runbook.compute",
     "health_checks": "runbook.compute",
     "monitoring": "google.cloud.monitoring_v3",
+    "sql_instances": "google.cloud.sqladmin_v1beta4",
+    "run_services": "google.cloud.run_v2",
+    "run_revisions": "google.cloud.run_v2",
 }
 
 

@@ -62,7 +62,7 @@ PATH_PATTERN = r"^/[^\s#]*$"
 ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9-]*$"
 DB_IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.@$+-]*$"
 PROJECT_NUMBER_PATTERN = r"^[0-9]{6,20}$"
-CHANNEL_PATTERN = r"^(#?[a-z0-9_][a-z0-9_.-]*|[CGDZ][A-Z0-9]{8,20})$"
+CHANNEL_PATTERN = r"^(#?[a-z0-9_][a-z0-9_.-]{0,79}|[CGDZ][A-Z0-9]{8,20})$"
 
 PATTERN_DESCRIPTIONS: dict[str, str] = {
     RESOURCE_PATTERN: "a resource name: lowercase letters, digits and '-', starting with a letter (e.g. staging-vpc)",
@@ -114,12 +114,18 @@ MAX_SERVICES = 500
 MAX_ITEMS = 100
 
 
-def at_most(limit: int) -> BeforeValidator:
-    """Reject an over-long array before its items are validated: a pasted 700,000-line list answers at once."""
+def at_most(limit: int, at_least: int = 0) -> BeforeValidator:
+    """Check an array's length before its items are validated.
+
+    Before, because a pasted 700,000-line list must answer at once, and because pydantic's own `min_length` also
+    fires when the only item is invalid ("at least 1 item" beside the item's real problem).
+    """
 
     def check(value: object) -> object:
         if isinstance(value, list | tuple) and len(value) > limit:
             raise ValueError(f"expected at most {limit} items, found {len(value)} items")
+        if isinstance(value, list | tuple) and len(value) < at_least:
+            raise ValueError(f"expected at least {at_least} item(s), found {len(value)}")
         return value
 
     return BeforeValidator(check)
@@ -202,6 +208,8 @@ def _cidr_28(value: str) -> str:
 
 Seconds = Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)]
 ResourceName = Annotated[str, Field(min_length=1, max_length=63, pattern=RESOURCE_PATTERN)]
+ConnectorName = Annotated[str, Field(min_length=1, max_length=25, pattern=RESOURCE_PATTERN)]
+ServiceName = Annotated[str, Field(min_length=1, max_length=49, pattern=RESOURCE_PATTERN)]
 EnvVarName = Annotated[
     str, Field(min_length=1, max_length=128, pattern=ENV_VAR_PATTERN, description="Name of an environment variable.")
 ]
@@ -361,9 +369,7 @@ class GcpConfig(Frozen):
 class VpcConnectorConfig(Frozen):
     """The Serverless VPC Access connector and the policy it must meet."""
 
-    name: ResourceName = Field(
-        max_length=25, description="Connector name (at most 25 characters), e.g. staging-connector."
-    )
+    name: ConnectorName = Field(description="Connector name (at most 25 characters), e.g. staging-connector.")
     network: ResourceName = Field(description="VPC network the connector must be on.")
     ip_cidr_range: Annotated[str, Field(max_length=18), AfterValidator(_cidr_28)] | None = Field(
         default=None, description="Expected /28 range; WARN when different."
@@ -411,8 +417,10 @@ class DatabaseConfig(Frozen):
 class SecretsConfig(Frozen):
     """The secrets that must exist in Secret Manager with an ENABLED latest version."""
 
-    expected: Annotated[tuple[SecretId, ...], at_most(MAX_SECRETS)] = Field(
-        min_length=1, strict=False, description="Secret ids (not the env var names they are mounted as)."
+    expected: Annotated[tuple[SecretId, ...], at_most(MAX_SECRETS, at_least=1)] = Field(
+        strict=False,
+        json_schema_extra={"minItems": 1},
+        description="Secret ids (not the env var names they are mounted as).",
     )
     concurrency: int = Field(default=8, ge=1, le=64, description="Parallel version lookups.")
     page_size: int = Field(default=100, ge=1, le=25000, description="Secrets listed per page.")
@@ -427,14 +435,12 @@ class SecretsConfig(Frozen):
 class ServiceConfig(Frozen):
     """A Cloud Run service of the platform and what its revision must reference."""
 
-    name: ResourceName = Field(max_length=49, description="Cloud Run service name (at most 49 characters).")
+    name: ServiceName = Field(description="Cloud Run service name (at most 49 characters).")
     role: Literal["backend", "auth", "frontend", "other"] = Field(
         description="What the service is in the platform (one backend and one auth service at most)."
     )
     url: HttpUrl = Field(description="Base URL the runbook probes (health, WebSocket).")
-    vpc_connector: ResourceName | None = Field(
-        default=None, max_length=25, description="Connector the service must use, if any."
-    )
+    vpc_connector: ConnectorName | None = Field(default=None, description="Connector the service must use, if any.")
     vpc_egress: Literal["ALL_TRAFFIC", "PRIVATE_RANGES_ONLY"] | None = Field(
         default=None, description="Expected VPC egress setting (Cloud Run v2 enum)."
     )
@@ -715,9 +721,9 @@ class RunbookConfig(Frozen):
     cloud_sql: CloudSqlConfig
     database: DatabaseConfig
     secrets: SecretsConfig
-    services: Annotated[tuple[ServiceConfig, ...], at_most(MAX_SERVICES)] = Field(
-        min_length=1,
+    services: Annotated[tuple[ServiceConfig, ...], at_most(MAX_SERVICES, at_least=1)] = Field(
         strict=False,
+        json_schema_extra={"minItems": 1},
         description="Cloud Run services of the platform (unique names; one backend and one auth service at most).",
     )
     load_balancer: LoadBalancerConfig = Field(default_factory=LoadBalancerConfig)

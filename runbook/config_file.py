@@ -65,7 +65,11 @@ def available_environments() -> list[str]:
 
 
 def _safe_name(text: str) -> str:
-    return _describe_string(text, secret_key=False)
+    """A file name or --env value as it can be printed: shortened, escaped when odd, hidden when secret-like."""
+    if looks_like_secret(text):
+        return "<a name that looks like a secret>"
+    shown = text if text.isprintable() else repr(text)
+    return shown if len(shown) <= 200 else f"{shown[:180]}... ({len(text)} characters)"
 
 
 def _file_problem(env: str, expected: str, found: str) -> ConfigError:
@@ -74,7 +78,7 @@ def _file_problem(env: str, expected: str, found: str) -> ConfigError:
 
 def _existing(path: Path) -> bool:
     try:
-        return path.exists()
+        return os.path.lexists(path)  # a dangling or looping symlink exists too: read_toml says what is wrong
     except (OSError, ValueError):  # a name too long, a NUL byte: not an existing file either way
         return False
 
@@ -91,11 +95,14 @@ def resolve_environment(env: str) -> Path:
         if _existing(path):
             return path
     known = ", ".join(available_environments()) or "none"
-    found = _safe_name(env)
-    raise ConfigError([ConfigProblem(found, "(environment)", f"one of: {known}, or a path to a .toml file", found)])
+    name = _safe_name(env)
+    expected = f"one of: {known}, or a path to a .toml file"
+    raise ConfigError([ConfigProblem(name, "(environment)", expected, repr(name))])
 
 
 def _decode(path: Path, data: bytes) -> str:
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise _file_problem(str(path), "UTF-8 text", "UTF-32 (save the file as UTF-8)")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise _file_problem(str(path), "UTF-8 text", "UTF-16 (save the file as UTF-8)")
     if b"\x00" in data:
@@ -183,6 +190,8 @@ def describe(value: object, secret_key: bool = False) -> str:
         return "nothing"
     if isinstance(value, str):
         return _describe_string(value, secret_key)
+    if secret_key:  # a number where a secret's name belongs may be the secret (a PIN) itself
+        return f"{toml_type(value) or 'a value'} (not shown)"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int):
@@ -214,19 +223,23 @@ def format_key(loc: tuple[int | str, ...]) -> str:
         if part == "[key]":
             continue
         text = str(part)
-        if isinstance(part, int) or _BARE_KEY.fullmatch(text):
-            parts.append(text)
-        elif looks_like_secret(text):
+        if isinstance(part, str) and looks_like_secret(text):
             parts.append('"<a key that looks like a secret>"')
+        elif isinstance(part, int) or _BARE_KEY.fullmatch(text):
+            parts.append(text)
         else:
             quoted = json.dumps(text, ensure_ascii=True)
             parts.append(quoted if len(quoted) <= 62 else quoted[:58] + '..."')
     return ".".join(parts) or "(top level)"
 
 
-def _is_secret_key(loc: tuple[int | str, ...]) -> bool:
+def _is_secret_key(loc: tuple[int | str, ...], value: object) -> bool:
     names = [str(part).lower() for part in loc if isinstance(part, str) and part != "[key]"]
-    return bool(names) and names[-1].endswith(SECRET_KEY_SUFFIXES)
+    if not names:
+        return False
+    # `user = "app:password"`: the shape of credentials pasted where only the user name belongs.
+    pasted_credentials = names[-1] == "user" and isinstance(value, str) and ":" in value
+    return names[-1].endswith(SECRET_KEY_SUFFIXES) or pasted_credentials
 
 
 _TYPE_EXPECTED = {
@@ -247,8 +260,8 @@ _TYPE_EXPECTED = {
 def _problem(file: str, item: Any) -> ConfigProblem:
     loc = tuple(item["loc"])
     key = format_key(loc)
-    secret_key = _is_secret_key(loc)
     value = item.get("input")
+    secret_key = _is_secret_key(loc, value)
     found = describe(value, secret_key)
     kind = item["type"]
     if kind == "missing":
@@ -259,7 +272,7 @@ def _problem(file: str, item: Any) -> ConfigProblem:
         context = item.get("ctx") or {}
         return ConfigProblem(file, key, str(context.get("expected")), str(context.get("found") or found))
     if kind in _TYPE_EXPECTED:
-        typed = f"{found} ({toml_type(value)})" if toml_type(value) and found != SECRET_HIDDEN else found
+        typed = f"{found} ({toml_type(value)})" if toml_type(value) and not secret_key else found
         return ConfigProblem(file, key, _TYPE_EXPECTED[kind], typed)
     if kind == "string_pattern_mismatch":
         pattern = str((item.get("ctx") or {}).get("pattern", ""))

@@ -186,6 +186,7 @@ def run(
         # The config is valid: find or start the Prefect API now, so it comes up while the clients import.
         server = prepare_server()
         os.environ["PREFECT_API_URL"] = server.api_url  # read when prefect is imported, below
+        _import_flows_in_background()
         try:
             outcome = _run_flow(config, env, phase, redeploy, approve, approval_timeout, trigger, server, interrupts)
         except PrefectServerError as error:
@@ -222,6 +223,21 @@ def run(
         sys.stderr.flush()
         os._exit(EXIT_CODES[signal.Signals[outcome.signal_name]])
     raise typer.Exit(EXIT_FAILED if result.verdict.value == "failed" else EXIT_PASSED)
+
+
+def _import_flows_in_background() -> None:
+    """Prefect and the flows are the first thing the run needs once the API answers: start importing them now."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for module in ("prefect.flow_engine", "flows.handoff"):
+            try:
+                importlib.import_module(module)
+            except Exception:  # imported again, and the error shown, where the run needs it
+                return
+
+    threading.Thread(target=load, name="import-flows", daemon=True).start()
 
 
 def _run_flow(

@@ -116,7 +116,8 @@ def run_worker(size: str, database: Database, api_url: str, workdir: Path, conso
     world = next(w for w in worlds(size) if "latency" in w.tags)
     with serve(world, database, workdir) as setup:
         console.print(f"[bold]worker[/]: deploy, a process worker, {WORKER_RUNS[size]} deployment run(s) ...")
-        result = measure_worker(setup, api_url, PREFECT_HOME / "server", WORKER_RUNS[size], workdir / "worker-logs")
+        logs = PREFECT_HOME / "worker-logs"  # kept (git-ignored): the worker's and its flow runs' output
+        result = measure_worker(setup, api_url, PREFECT_HOME / "server", WORKER_RUNS[size], logs)
     console.print(f"  pickup to first check {result['pickup_to_first_check_median_s']:.2f} s (median)")
     return result
 

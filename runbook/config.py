@@ -217,7 +217,9 @@ BlockName = Annotated[
     str, Field(min_length=1, max_length=128, pattern=BLOCK_PATTERN, description="Name of a Prefect Secret block.")
 ]
 SecretId = Annotated[str, Field(min_length=1, max_length=255, pattern=SECRET_ID_PATTERN)]
-HttpUrl = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(check_http_url)]
+HttpUrl = Annotated[
+    str, Field(min_length=1, max_length=2048, json_schema_extra={"format": "uri"}), AfterValidator(check_http_url)
+]
 UrlPath = Annotated[str, Field(min_length=1, max_length=2048, pattern=PATH_PATTERN)]
 HostName = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(_host)]
 GrpcTarget = Annotated[str, Field(min_length=1, max_length=260), AfterValidator(_grpc_target)]

@@ -7,6 +7,7 @@ never a traceback.
 """
 
 import datetime
+import difflib
 import json
 import os
 import re
@@ -14,9 +15,9 @@ import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from runbook.config import PATTERN_DESCRIPTIONS, RULE_ERROR, RunbookConfig
 
@@ -242,6 +243,36 @@ def _is_secret_key(loc: tuple[int | str, ...], value: object) -> bool:
     return names[-1].endswith(SECRET_KEY_SUFFIXES) or pasted_credentials
 
 
+def _model_in(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The config model in an annotation (through Optional, tuple, Annotated); True when a dict key leads to it."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    if get_origin(annotation) is dict:
+        return _model_in(get_args(annotation)[1])[0], True
+    for argument in get_args(annotation):
+        model, keyed = _model_in(argument)
+        if model is not None:
+            return model, keyed
+    return None, False
+
+
+def known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the table at `loc` accepts (for "did you mean"); empty when `loc` is not a table of the model."""
+    model: type[BaseModel] | None = RunbookConfig
+    keyed = False
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        if keyed:  # `checks.<check-id>`: the id is a dict key, not a field
+            keyed = False
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        model, keyed = _model_in(field.annotation)
+    return list(model.model_fields) if model is not None and not keyed else []
+
+
 _TYPE_EXPECTED = {
     "int_type": "an integer (not a string, float or boolean)",
     "int_from_float": "an integer (not a float)",
@@ -267,7 +298,9 @@ def _problem(file: str, item: Any) -> ConfigProblem:
     if kind == "missing":
         return ConfigProblem(file, key, "this key to be set", "nothing")
     if kind == "extra_forbidden":
-        return ConfigProblem(file, key, "no such key (misspelled or misplaced?)", "an unknown key")
+        close = difflib.get_close_matches(str(loc[-1]), known_keys(loc[:-1]), n=1)
+        expected = f"no such key (did you mean {close[0]}?)" if close else "no such key (misspelled or misplaced?)"
+        return ConfigProblem(file, key, expected, "an unknown key")
     if kind == RULE_ERROR:
         context = item.get("ctx") or {}
         return ConfigProblem(file, key, str(context.get("expected")), str(context.get("found") or found))

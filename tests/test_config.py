@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from runbook.cli import app
 from runbook.config import RunbookConfig
-from runbook.config_file import ConfigError, load_config
+from runbook.config_file import PROJECT_ROOT, ConfigError, load_config, read_toml
 
 runner = CliRunner()
 
@@ -70,7 +70,7 @@ def test_secret_values_have_no_place_in_the_file() -> None:
 
 def test_cli_validate_exits_2_naming_file_and_key(tmp_path) -> None:
     broken = tmp_path / "broken.toml"
-    source = (load_config.__globals__["PROJECT_ROOT"] / "environments" / "local.toml").read_text()
+    source = (PROJECT_ROOT / "environments" / "local.toml").read_text()
     broken.write_text(source.replace('name = "staging-connector"', 'name = "Staging Connector!"'))
     result = runner.invoke(app, ["config", "validate", "--env", str(broken)])
     assert result.exit_code == 2
@@ -107,5 +107,72 @@ def test_json_schema_describes_every_field_and_does_not_require_profile_timeouts
 
 def test_contradictory_health_check_policy_is_rejected() -> None:
     checks = [{"name": "hc", "min_timeout_s": 30, "max_timeout_s": 10}]
-    with pytest.raises(ConfigError, match=r"load_balancer\.health_checks\.0\.min_timeout_s: expected at most max_timeout_s"):
+    message = r"load_balancer\.health_checks\.0\.min_timeout_s: expected at most max_timeout_s \(10\), found 30"
+    with pytest.raises(ConfigError, match=message):
         load_config("local", {"load_balancer": {"health_checks": checks}})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "found"),
+    [
+        ({"database": {"port": "28772"}}, "database.port", "'28772' (a string)"),
+        ({"database": {"port": 28772.0}}, "database.port", "28772.0 (a float)"),
+        ({"database": {"port": True}}, "database.port", "true (a boolean)"),
+        ({"cloud_sql": {"require_ssl": "yes"}}, "cloud_sql.require_ssl", "'yes' (a string)"),
+        ({"cloud_sql": {"require_ssl": 0}}, "cloud_sql.require_ssl", "0 (an integer)"),
+        ({"timeouts": {"readiness_s": "600"}}, "timeouts.readiness_s", "'600' (a string)"),
+    ],
+)
+def test_strict_types_are_errors_never_coerced(overrides: dict, key: str, found: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config("local", overrides)
+    assert [p.key for p in caught.value.problems] == [key]
+    assert caught.value.problems[0].found == found
+
+
+def test_a_bad_profile_is_one_problem_not_a_list_of_timeout_keys_nobody_wrote() -> None:
+    for profile in ("prod", ["dev"]):
+        with pytest.raises(ConfigError) as caught:
+            load_config("local", {"profile": profile})
+        assert [(p.key, p.expected) for p in caught.value.problems] == [("profile", "'staging' or 'dev'")]
+
+
+def test_secret_looking_values_are_described_by_key_never_printed() -> None:
+    overrides = {
+        "database": {"password_env": "netra-app-test-password", "host": "app:hunter2pass@10.0.0.5"},
+        "gcp": {"endpoints": {"default": "http://admin:s3cret-pass@127.0.0.1:8765"}},
+        "slack": {"token_block": "xoxb-1234567890-abcdefABCDEF"},
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_config("local", overrides)
+    text = str(caught.value)
+    keys = {p.key for p in caught.value.problems}
+    assert keys == {"database.password_env", "database.host", "gcp.endpoints.default", "slack.token_block"}
+    assert all(p.found == "a value that looks like a secret (not shown)" for p in caught.value.problems)
+    for secret in ("netra-app-test-password", "hunter2pass", "s3cret-pass", "xoxb-1234567890"):
+        assert secret not in text
+
+
+def test_an_unknown_key_suggests_the_nearest_one_at_its_level() -> None:
+    overrides = {"checks": {"secrets": {"dealine_s": 3}}, "services": [{"nam": "x", "role": "backend"}]}
+    with pytest.raises(ConfigError) as caught:
+        load_config("local", overrides)
+    expected = {p.key: p.expected for p in caught.value.problems}
+    assert expected["checks.secrets.dealine_s"] == "no such key (did you mean deadline_s?)"
+    assert expected["services.0.nam"] == "no such key (did you mean name?)"
+
+
+def test_duplicate_services_and_roles_are_named_under_services() -> None:
+    data = read_toml(PROJECT_ROOT / "environments" / "local.toml")
+    services = [*data["services"], data["services"][0]]
+    with pytest.raises(ConfigError) as caught:
+        load_config("local", {"services": services})
+    assert [p.key for p in caught.value.problems] == ["services.3.name", "services.3.role"]
+
+
+def test_schema_marks_urls_and_non_empty_arrays_for_editors() -> None:
+    schema = json.loads(runner.invoke(app, ["config", "schema"]).output)
+    service = schema["$defs"]["ServiceConfig"]["properties"]
+    assert service["url"]["format"] == "uri" and service["url"]["maxLength"] == 2048
+    assert schema["properties"]["services"]["minItems"] == 1
+    assert schema["$defs"]["DatabaseConfig"]["properties"]["port"]["maximum"] == 65535

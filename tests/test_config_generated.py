@@ -202,3 +202,9 @@ def test_the_installed_console_script_exits_2_on_a_bad_file(tmp_path: Path) -> N
     )
     assert_rejected(case, str(path), done.returncode, done.stdout + done.stderr, 0.0)
     assert "port is from 1 to 65535" in done.stderr
+
+
+def test_the_tripwire_refuses_and_records_a_connection(tripwire: list[str]) -> None:
+    with pytest.raises(OSError, match="refused by the config tests"):
+        socket.create_connection(("127.0.0.1", 9), timeout=1)
+    assert len(tripwire) == 1 and "9" in tripwire[0]

@@ -162,6 +162,9 @@ def start_private_server(home: Path | None = None) -> PrefectServer:
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     log_dir = home / "runbook"
     log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    from runbook.run_registry import stop_orphaned_prefect_servers
+
+    stop_orphaned_prefect_servers(home)  # a server left by a killed run holds this database open
     for path in [log_dir, *home.glob("prefect.db*")]:  # made by an earlier Prefect with the default umask
         with contextlib.suppress(OSError):
             path.chmod(0o700 if path.is_dir() else 0o600)

@@ -129,3 +129,50 @@ def stop_orphaned_server(entry: RunEntry) -> bool:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(entry.server_pid, signal.SIGKILL)  # it leads its own process group (start_new_session)
     return True
+
+
+_SERVER_MARKERS = (b"prefect.server.api.server:create_app", b"runbook.prefect_server")
+
+
+def orphaned_prefect_servers(home: Path) -> list[int]:
+    """Ephemeral Prefect servers on `home`'s database whose parent is gone (reparented to init).
+
+    Prefect's own ephemeral server (what `runbook run` used before it owned its server) survives a SIGKILLed run
+    and keeps the SQLite database open; so would ours if both of its guards failed. Linux only (reads /proc).
+    """
+    found: list[int] = []
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    wanted = str(home.expanduser().resolve()).encode()
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes()
+            if not any(marker in argv for marker in _SERVER_MARKERS):
+                continue
+            environ = dict(
+                item.split(b"=", 1) for item in (entry / "environ").read_bytes().split(b"\0") if b"=" in item
+            )
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if environ.get(b"PREFECT__SERVER_EPHEMERAL") != b"1":
+            continue  # an operator's `prefect server start` is never ours to stop
+        home_of = environ.get(b"PREFECT_HOME")
+        if home_of is None or str(Path(home_of.decode(errors="replace")).expanduser().resolve()).encode() != wanted:
+            continue
+        if parent == 1 or not is_alive(parent, None):
+            found.append(int(entry.name))
+    return found
+
+
+def stop_orphaned_prefect_servers(home: Path) -> list[int]:
+    """SIGKILL the orphaned Prefect servers of `home` (see `orphaned_prefect_servers`); returns their pids."""
+    stopped = []
+    for pid in orphaned_prefect_servers(home):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+            stopped.append(pid)
+    return stopped

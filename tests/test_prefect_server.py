@@ -4,6 +4,7 @@ Fast tests: a stand-in health endpoint plays the running server; the parent-deat
 child process without waiting for Prefect to come up. The full start (and a SIGKILLed run) is in test_interrupt.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -200,3 +201,37 @@ def test_a_signal_before_the_flow_can_be_cancelled_cancels_it_as_soon_as_it_can(
         time.sleep(0.05)
         assert interrupts.again and interrupts.name == "SIGTERM"  # the first signal decides the exit code
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+def _orphan(home: Path, ephemeral: str) -> int:
+    """A process that looks like Prefect's ephemeral server on `home`, whose parent has exited (reparented)."""
+    environ = {**os.environ, "PREFECT_HOME": str(home), "PREFECT__SERVER_EPHEMERAL": ephemeral}
+    script = "import time; time.sleep(30)"
+    shell = subprocess.run(
+        ["sh", "-c", f'"{sys.executable}" -c "{script}" prefect.server.api.server:create_app >/dev/null 2>&1 & echo $!'],
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(shell.stdout.strip())
+
+
+def test_an_orphaned_ephemeral_server_on_this_home_is_stopped_others_are_left_alone(tmp_path: Path) -> None:
+    from runbook.run_registry import orphaned_prefect_servers, stop_orphaned_prefect_servers
+
+    home, other = tmp_path / "home", tmp_path / "other"
+    ours, operators, elsewhere = _orphan(home, "1"), _orphan(home, ""), _orphan(other, "1")
+    try:
+        time.sleep(0.3)  # the shell has exited: they are orphans now
+        assert orphaned_prefect_servers(home) == [ours]
+        assert stop_orphaned_prefect_servers(home) == [ours]
+        deadline = time.monotonic() + 5
+        while is_alive(ours, None) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not is_alive(ours, None)
+        assert is_alive(operators, None) and is_alive(elsewhere, None)
+    finally:
+        for pid in (ours, operators, elsewhere):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

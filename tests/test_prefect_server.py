@@ -206,9 +206,9 @@ def test_a_signal_before_the_flow_can_be_cancelled_cancels_it_as_soon_as_it_can(
 def _orphan(home: Path, ephemeral: str) -> int:
     """A process that looks like Prefect's ephemeral server on `home`, whose parent has exited (reparented)."""
     environ = {**os.environ, "PREFECT_HOME": str(home), "PREFECT__SERVER_EPHEMERAL": ephemeral}
-    script = "import time; time.sleep(30)"
+    command = f'"{sys.executable}" -c "import time; time.sleep(30)" prefect.server.api.server:create_app'
     shell = subprocess.run(
-        ["sh", "-c", f'"{sys.executable}" -c "{script}" prefect.server.api.server:create_app >/dev/null 2>&1 & echo $!'],
+        ["sh", "-c", f"{command} >/dev/null 2>&1 & echo $!"],
         env=environ,
         capture_output=True,
         text=True,

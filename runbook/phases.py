@@ -8,48 +8,42 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from runbook.catalog import phase_checks
 from runbook.checks import skipped
 from runbook.report import checks_table
 from runbook.results import PHASE_TITLES, CheckResult, Phase, PhaseResult, PhaseStatus, Status, gate
 
-# Listeners hear about each check as it finishes (the CLI's live progress, later Slack). They must not raise.
-CheckListener = Callable[[CheckResult], None]
-_listeners: list[CheckListener] = []
+T = TypeVar("T")
 
 
-def add_check_listener(listener: CheckListener) -> Callable[[], None]:
-    """Register a listener; returns a function that removes it."""
-    _listeners.append(listener)
-    return lambda: _listeners.remove(listener) if listener in _listeners else None
+class Listeners(Generic[T]):
+    """Functions told about each T as it happens; they must not raise (a listener never changes or breaks a run)."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[T], None]] = []
+
+    def add(self, listener: Callable[[T], None]) -> Callable[[], None]:
+        """Register a listener; returns a function that removes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def tell(self, value: T) -> T:
+        for listener in list(self._listeners):
+            with contextlib.suppress(Exception):
+                listener(value)
+        return value
 
 
-def check_finished(result: CheckResult) -> CheckResult:
-    for listener in list(_listeners):
-        with contextlib.suppress(Exception):  # a listener never changes or breaks the run
-            listener(result)
-    return result
-
-
-# Phase listeners hear about each phase as the handoff records it, in plan order (skipped phases too): what an
-# interrupted CLI run still reports. They must not raise.
-PhaseListener = Callable[[PhaseResult], None]
-_phase_listeners: list[PhaseListener] = []
-
-
-def add_phase_listener(listener: PhaseListener) -> Callable[[], None]:
-    """Register a phase listener; returns a function that removes it."""
-    _phase_listeners.append(listener)
-    return lambda: _phase_listeners.remove(listener) if listener in _phase_listeners else None
-
-
-def phase_recorded(result: PhaseResult) -> PhaseResult:
-    for listener in list(_phase_listeners):
-        with contextlib.suppress(Exception):
-            listener(result)
-    return result
+# Each check as it finishes (the CLI's live progress), and each phase as the handoff records it, in plan order
+# (skipped phases too: what an interrupted CLI run still reports).
+_checks = Listeners[CheckResult]()
+_phases = Listeners[PhaseResult]()
+add_check_listener = _checks.add
+check_finished = _checks.tell
+add_phase_listener = _phases.add
+phase_recorded = _phases.tell
 
 
 # Waiting for a check's future blocks a thread; never the flow's event loop, which Prefect still needs meanwhile.

@@ -150,7 +150,7 @@ def _overhead_detail(world: dict[str, Any]) -> str:
 def _startup_detail(startup: dict[str, Any]) -> str:
     b = startup.get("breakdown") or {}
     if not b:
-        return f"whole `runbook run` {startup['process_s']:.1f} s"
+        return f"whole `runbook run` {_s(startup.get('process_s'))} s"
     return (
         f"process start -> flow run created {_s(b['process_start_to_flow_run_created_s'])} s, -> Running "
         f"{_s(b['created_to_running_s'])} s, -> phase 1 started {_s(b['running_to_first_phase_s'])} s, -> first call "

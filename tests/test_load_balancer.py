@@ -332,7 +332,12 @@ def test_health_check_off_policy_warns() -> None:
 
 
 def test_unknown_backend_service_fails_naming_it_and_what_exists() -> None:
-    services = [{"name": "netra-api-bs", "min_timeout_s": 30}]
+    services = [
+        {"name": "netra-backend-staging-bs", "min_timeout_s": 3600},
+        {"name": "netra-auth-service-bs", "min_timeout_s": 30},
+        {"name": "netra-frontend-staging-bs", "min_timeout_s": 30},
+        {"name": "netra-api-bs", "min_timeout_s": 30},  # configured, never created
+    ]
     with Simulator("healthy") as sim:
         result = run(configure(sim, {"load_balancer": {"backend_services": services}}))
     assert result.status == Status.FAIL

@@ -24,7 +24,6 @@ from runbook.run_registry import RunRegistry
 from simulator.server import Simulator
 from tests.support import env_file_for
 
-pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "xoxb-sim-token-not-a-secret"
 RUN_TIMEOUT_S = 240.0  # a private Prefect server starts in 6-30 s here, depending on the machine's load
@@ -135,6 +134,7 @@ def _state_of(home: Path, flow_run_id: str) -> tuple[str, str, str]:
     return _flow_runs(home)[flow_run_id.replace("-", "")]
 
 
+@pytest.mark.slow
 def test_sigterm_mid_run_exits_143_with_the_phases_so_far_and_tells_slack_and_prefect(
     sim: Simulator, tmp_path: Path
 ) -> None:
@@ -167,6 +167,7 @@ def test_sigterm_mid_run_exits_143_with_the_phases_so_far_and_tells_slack_and_pr
         assert path.stat().st_mode & 0o077 == 0, f"{path} is {oct(path.stat().st_mode)}"
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_no_server_and_the_next_run_marks_the_lost_run_crashed(sim: Simulator, tmp_path: Path) -> None:
     home = tmp_path / "prefect-home"
     registry = RunRegistry(home / "runbook" / "runs")
@@ -198,3 +199,26 @@ def test_sigkill_leaves_no_server_and_the_next_run_marks_the_lost_run_crashed(si
     assert "interrupted, no result" in json.dumps(first_parent), first_parent
     assert registry.entries() == []
     assert _servers_of(second.pid) == []
+
+
+def test_an_interrupted_report_says_so_in_json_junit_and_the_terminal() -> None:
+    from datetime import UTC, datetime
+    from xml.etree import ElementTree as ET
+
+    from rich.console import Console
+
+    from runbook.report import junit_xml, print_report
+    from runbook.results import Phase, PhaseResult, PhaseStatus, RunReport
+
+    done = PhaseResult(phase=Phase.infrastructure, status=PhaseStatus.passed)
+    report = RunReport(
+        environment="sim", started_at=datetime.now(UTC), phases=(done,), interrupted=True, interrupted_by="SIGINT"
+    )
+    data = report.to_json()
+    assert (data["verdict"], data["interrupted"], data["interrupted_by"]) == ("interrupted", True, "SIGINT")
+    assert RunReport(**{**report.__dict__, "interrupted": False}).to_json()["verdict"] == "passed"
+    (error,) = ET.fromstring(junit_xml(report)).findall(".//testcase[@name='completed']/error")
+    assert error.get("message") == "interrupted by SIGINT: 1 phase(s) finished"
+    console = Console(record=True, width=120)
+    print_report(report, console)
+    assert "verdict: interrupted (sim, 0.0 s, by SIGINT, 1 phase(s) finished)" in console.export_text()

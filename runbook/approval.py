@@ -101,6 +101,16 @@ async def request_approval(environment: str, services: list[str], timeout_s: int
     from runbook.slack_approval import announce  # the approvers asked in Slack too, with [slack.chatops]
 
     slack = await announce(str(context.flow_run.id), dict(context.parameters or {}), services, timeout_s)
+    from prefect import get_run_logger
+
+    where = " or from the approval message in Slack" if slack is not None else ""
+    get_run_logger().warning(
+        "Waiting for approval to redeploy %s in %s: press Resume on this run%s within %d s (approve yes/no, a note).",
+        ", ".join(services),
+        environment,
+        where,
+        timeout_s,
+    )
     try:
         answer = await asyncio.wait_for(
             apause_flow_run(
@@ -119,6 +129,7 @@ async def request_approval(environment: str, services: list[str], timeout_s: int
         outcome = unanswered
     else:
         outcome = _answered(answer, "on the run's approval form")
+    get_run_logger().log(20 if outcome.approved else 30, "Redeploy %s", outcome.reason)
     if slack is not None:  # the Slack message shows the outcome, its buttons gone
         await slack.finish(outcome.approved, outcome.decision, outcome.approved_by, outcome.note)
     return outcome

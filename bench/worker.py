@@ -148,6 +148,8 @@ def measure_worker(setup: Setup, api_url: str, home: Path, runs: int, logs: Path
     """Deploy, start a worker, run the deployment `runs` times one after another; the figures of each run."""
     env = worker_env(setup, api_url, home)
     logs.mkdir(parents=True, exist_ok=True)
+    for old in logs.glob("*.log"):  # this measurement's logs only
+        old.unlink()
     prefect = executable("prefect")
     started = time.monotonic()
     _cli([prefect, "work-pool", "create", POOL, "--type", "process", "--overwrite"], env, logs / "pool.log", "pool")

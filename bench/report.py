@@ -159,11 +159,14 @@ def _startup_detail(startup: dict[str, Any]) -> str:
 
 
 def _worker_detail(worker: dict[str, Any]) -> str:
-    runs = worker["runs"]
-    return "; ".join(
-        f"pickup->Running {r['pickup_to_running_s']:.2f} s + Running->first check {r['running_to_first_check_s']:.2f} s"
-        for r in runs
-    )
+    def one(r: dict[str, Any]) -> str:
+        return (
+            f"pickup->Running {_s(r['pickup_to_running_s'])}, ->phase 1 {_s(r.get('running_to_phase_1_s'))}, "
+            f"->first task Running {_s(r.get('phase_1_to_first_task_running_s'))}, ->first call "
+            f"{_s(r.get('first_task_running_to_first_call_s'))} s"
+        )
+
+    return "; ".join(one(r) for r in worker["runs"])
 
 
 def _ratio_detail(world: dict[str, Any]) -> str:

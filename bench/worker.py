@@ -133,15 +133,41 @@ async def _one_run(client: Any, deployment: Any, setup: Setup, clock: tuple[floa
         raise BenchError(f"deployment run {run.id}: no Google API call after the pickup")
     first = min(after) - setup.world.google_ms / 1000
     ended = max(s.timestamp for s in states).timestamp()
+    phase_start, first_task = await _phase_one(client, run.id)
     return {
         "flow_run_id": str(run.id),
         "created_to_pickup_s": round(picked - created, 3) if created else None,
         "pickup_to_running_s": round(running.timestamp() - picked, 3),
         "running_to_first_check_s": round(first - running.timestamp(), 3),
         "pickup_to_first_check_s": round(first - picked, 3),
+        # Running -> first check, split: the handoff flow until phase 1's subflow started, then until its first
+        # check's task run was Running (task run creation, tag concurrency slots), then until the first call.
+        "running_to_phase_1_s": _d(running.timestamp(), phase_start),
+        "phase_1_to_first_task_running_s": _d(phase_start, first_task),
+        "first_task_running_to_first_call_s": _d(first_task, first),
         "pickup_to_end_s": round(ended - picked, 3),
         "state": current.state.name,
     }
+
+
+async def _phase_one(client: Any, flow_run_id: Any) -> tuple[float | None, float | None]:
+    """When the first phase subflow started, and when its first check's task run started (wall clock)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentFlowRunId
+
+    children = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id]))
+    )
+    started = [c for c in children if c.start_time]
+    if not started:
+        return None, None
+    phase = min(started, key=lambda c: c.start_time.timestamp())
+    tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[phase.id])))
+    task_starts = [t.start_time.timestamp() for t in tasks if t.start_time]
+    return phase.start_time.timestamp(), min(task_starts) if task_starts else None
+
+
+def _d(a: float | None, b: float | None) -> float | None:
+    return round(b - a, 3) if a is not None and b is not None else None
 
 
 def measure_worker(setup: Setup, api_url: str, home: Path, runs: int, logs: Path) -> dict[str, Any]:

@@ -104,11 +104,11 @@ def worker(data: dict[str, Any]) -> str:
     w = data.get("worker")
     if not w:
         return ""
-    keys = ("created_to_pickup_s", "pickup_to_running_s", "running_to_first_check_s", "pickup_to_first_check_s",
-            "pickup_to_end_s")  # fmt: skip
-    rows = [[i, *(r[k] for k in keys)] for i, r in enumerate(w["runs"], 1)]
-    header = ["run", "created -> pickup s", "pickup -> Running s", "Running -> first check s",
-              "pickup -> first check s", "pickup -> end s"]  # fmt: skip
+    keys = ("created_to_pickup_s", "pickup_to_running_s", "running_to_phase_1_s", "phase_1_to_first_task_running_s",
+            "first_task_running_to_first_call_s", "pickup_to_first_check_s", "pickup_to_end_s")  # fmt: skip
+    rows = [[i, *(r.get(k) for k in keys)] for i, r in enumerate(w["runs"], 1)]
+    header = ["run", "created -> pickup s", "pickup -> Running s", "Running -> phase 1 s", "phase 1 -> first task s",
+              "first task -> first call s", "pickup -> first check s", "pickup -> end s"]  # fmt: skip
     return _table(header, rows)
 
 

@@ -233,13 +233,13 @@ def timeline_table(results: list[dict[str, Any]]) -> Table:
 
 def worker_table(worker: dict[str, Any]) -> Table:
     table = Table(title=f"Deployment runs through a process worker ({worker['deployment']}, pool {worker['pool']})")
-    for column in ("run", "created->pickup s", "pickup->Running s", "Running->first check s", "pickup->first check s",
-                   "pickup->end s"):  # fmt: skip
+    for column in ("run", "created->pickup s", "pickup->Running s", "Running->phase 1 s", "phase 1->first task s",
+                   "first task->first call s", "pickup->first check s", "pickup->end s"):  # fmt: skip
         table.add_column(column, justify="right")
-    keys = ("created_to_pickup_s", "pickup_to_running_s", "running_to_first_check_s", "pickup_to_first_check_s",
-            "pickup_to_end_s")  # fmt: skip
+    keys = ("created_to_pickup_s", "pickup_to_running_s", "running_to_phase_1_s", "phase_1_to_first_task_running_s",
+            "first_task_running_to_first_call_s", "pickup_to_first_check_s", "pickup_to_end_s")  # fmt: skip
     for index, r in enumerate(worker["runs"], 1):
-        table.add_row(str(index), *(_s(r[key]) for key in keys))
+        table.add_row(str(index), *(_s(r.get(key)) for key in keys))
     return table
 
 

@@ -67,10 +67,14 @@ def growth(data: dict[str, Any]) -> str:
 
 
 def startup(data: dict[str, Any]) -> str:
+    def home(s: dict[str, Any]) -> str:
+        return "fresh PREFECT_HOME" if s["fresh_prefect_home"] else "PREFECT_HOME used before"
+
     rows: list[list[object]] = [
-        [f"`runbook run` to first API call, {s['mode']}", f"{s['to_first_api_call_s']:.2f} s"] for s in data["startup"]
+        [f"`runbook run` to first API call, {s['mode']} ({home(s)})", f"{s['to_first_api_call_s']:.2f} s"]
+        for s in data["startup"]
     ]
-    rows += [[f"whole `runbook run`, {s['mode']}", f"{s['process_s']:.1f} s"] for s in data["startup"]]
+    rows += [[f"whole `runbook run`, {s['mode']} ({home(s)})", f"{s['process_s']:.1f} s"] for s in data["startup"]]
     overhead = data.get("prefect_overhead")
     if overhead:
         rows.append(["import prefect", f"{overhead['import_prefect_s']:.2f} s"])

@@ -41,6 +41,10 @@ from runbook.report import checks_table, status_matrix_markdown
 from runbook.results import PHASE_TITLES, Phase, PhaseResult, PhaseStatus, RunReport
 from runbook.slack import SlackReporter
 
+# A worker's flow-run process imports this module first: the Google client libraries start loading now, while
+# Prefect loads and creates the run (once per process; the CLI and the flow body ask again and get the same thread).
+preload_in_background()
+
 
 def handoff_run_name() -> str:
     """`staging · nightly · 2026-12-01 10:00 UTC`: the environment, what started the run, and when."""

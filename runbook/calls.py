@@ -9,10 +9,11 @@ and know nothing of the check's deadline.
 """
 
 import asyncio
+import contextlib
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ class Deadline:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._waiting = 0  # waits for a client library in progress (threads of one check may overlap)
+        self._waiting_since = 0.0
         _CURRENT.set(self)
 
     def exclude(self, seconds: float) -> None:
@@ -56,10 +59,29 @@ class Deadline:
         with self._lock:
             self.excluded += max(0.0, seconds)
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Time inside is not the check's (a wait for a client library), already while it lasts: the check's hard
+        cap (`runbook.checks.within_deadline`) sees the clock stopped, not only credited afterwards."""
+        with self._lock:
+            if self._waiting == 0:
+                self._waiting_since = time.monotonic()
+            self._waiting += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._waiting -= 1
+                if self._waiting == 0:
+                    self.excluded += time.monotonic() - self._waiting_since
+
     @property
     def elapsed(self) -> float:
         """Seconds counted against the deadline so far."""
-        return time.monotonic() - self.started - self.excluded
+        now = time.monotonic()
+        with self._lock:
+            waiting = now - self._waiting_since if self._waiting else 0.0
+            return now - self.started - self.excluded - waiting
 
     @property
     def remaining(self) -> float:
@@ -69,11 +91,15 @@ class Deadline:
 _CURRENT: ContextVar[Deadline | None] = ContextVar("check_deadline", default=None)
 
 
-def exclude_from_deadline(seconds: float) -> None:
-    """Credit `seconds` spent waiting for a client to the current check's deadline (none outside a check)."""
+@contextlib.contextmanager
+def deadline_paused() -> Iterator[None]:
+    """The current check's deadline stands still inside (waiting for a client library); outside a check, nothing."""
     deadline = _CURRENT.get()
-    if deadline is not None and seconds > 0:
-        deadline.exclude(seconds)
+    if deadline is None:
+        yield
+        return
+    with deadline.paused():
+        yield
 
 
 def http_status(error: BaseException) -> int | None:

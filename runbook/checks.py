@@ -6,6 +6,7 @@ traceback as the only output, never a hang past the deadline.
 """
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -207,6 +208,28 @@ def classify_api_error(
     )
 
 
+async def within_deadline(deadline: Deadline, work: Awaitable[T], grace_s: float = 0.5) -> T:
+    """Await `work`, cancelling it once `deadline` (plus a grace for the last answer) has passed: TimeoutError.
+
+    The cap moves with the deadline: time the check spent waiting for a client library to load is credited to it
+    (`Deadline.exclude`, possibly from another thread), so the cap is checked again rather than fixed up front.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=deadline.remaining + grace_s)
+            if done:
+                return task.result()
+            if deadline.remaining <= 0:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                raise TimeoutError(f"deadline of {deadline.seconds:g} s passed")
+    finally:
+        if not task.done():  # we were cancelled ourselves: do not leave the check running
+            task.cancel()
+
+
 def skipped(spec: CheckSpec, reason: str) -> CheckResult:
     return CheckResult(
         id=spec.id,
@@ -231,8 +254,7 @@ async def run_check(
         return skipped(spec, f"disabled in configuration ([checks.{check_id}] enabled = false)")
     ctx = CheckContext(spec, config, clients)
     try:
-        async with asyncio.timeout(ctx.deadline.seconds + 0.5):
-            return await body(ctx)
+        return await within_deadline(ctx.deadline, body(ctx))
     except CheckAbort as abort:
         return ctx.result(abort.status, abort.summary, abort.evidence, abort.remediation)
     except TimeoutError:

@@ -9,11 +9,10 @@ google-api-core's error mapping (`runbook.compute`), the same pieces the compute
 import contextlib
 import importlib
 import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from runbook.calls import exclude_from_deadline
+from runbook.calls import deadline_paused
 from runbook.config import GcpConfig
 
 if TYPE_CHECKING:
@@ -101,19 +100,17 @@ class GoogleClients:
             if slot is None:
                 slot = self._slots[key] = _Slot()
         if mine:
-            started = time.monotonic()
-            try:
-                slot.client = build()
-            except BaseException as error:
-                slot.error = error
-                raise
-            finally:
-                slot.done.set()
-                exclude_from_deadline(time.monotonic() - started)
+            with deadline_paused():
+                try:
+                    slot.client = build()
+                except BaseException as error:
+                    slot.error = error
+                    raise
+                finally:
+                    slot.done.set()
         elif not slot.done.is_set():
-            started = time.monotonic()
-            slot.done.wait()
-            exclude_from_deadline(time.monotonic() - started)
+            with deadline_paused():
+                slot.done.wait()
         if slot.error is not None:
             raise slot.error
         client: T = slot.client

@@ -26,6 +26,7 @@ from runbook.config_file import available_environments, load_config
 from runbook.gcp import GoogleClients
 from runbook.phases import PhaseClock, close_phase, phase_run_name, run_tags, settle
 from runbook.results import Phase, PhaseResult
+from runbook.shared_reads import ConnectorReads
 from tasks.cloud_run import service_drift_check
 from tasks.cloud_sql import cloud_sql_instance
 from tasks.database import database_connectivity
@@ -47,6 +48,7 @@ PHASE_CLIENTS = (
 
 def _submit_checks(config: RunbookConfig, clients: GoogleClients) -> list[PrefectFuture[Any]]:
     inventory = SecretInventory()  # secrets and service-drift share one listing of Secret Manager
+    connectors = ConnectorReads()  # vpc-connector and service-drift read the configured connector once
     instance = cloud_sql_instance.submit(config, clients)
     # Without a configured host the database address is the instance's private IP: wait for the instance.
     needs_instance = config.database.host is None and config.database.mode == "direct"
@@ -56,12 +58,12 @@ def _submit_checks(config: RunbookConfig, clients: GoogleClients) -> list[Prefec
         config, clients, prerequisite, wait_for=[prerequisite] if prerequisite else [], return_state=False
     )
     return [
-        vpc_connector.submit(config, clients),
+        vpc_connector.submit(config, clients, connectors),
         instance,
         database,
         secrets_check.submit(config, clients, inventory),
         load_balancer_check.submit(config, clients),
-        service_drift_check.submit(config, clients, inventory),
+        service_drift_check.submit(config, clients, inventory, connectors),
         monitoring_check.submit(config, clients),
     ]
 

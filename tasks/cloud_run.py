@@ -20,6 +20,7 @@ from runbook.checks import CheckAbort, CheckContext, Finding, run_check
 from runbook.config import RunbookConfig, ServiceConfig
 from runbook.gcp import GoogleClients
 from runbook.results import CheckResult, Status
+from runbook.shared_reads import ConnectorReads
 from tasks.secret_manager import SecretInventory, list_secret_ids, listed, short_name
 
 CLOUDSQL_ANNOTATION = "run.googleapis.com/cloudsql-instances"
@@ -363,7 +364,9 @@ async def _secret_ids(ctx: CheckContext, inventory: SecretInventory | None) -> t
         return None, abort.summary, abort.remediation
 
 
-async def _connectors(ctx: CheckContext, services: Mapping[str, Any | None]) -> tuple[dict[str, bool], str, str]:
+async def _connectors(
+    ctx: CheckContext, services: Mapping[str, Any | None], shared: ConnectorReads | None = None
+) -> tuple[dict[str, bool], str, str]:
     """Whether each connector the services' revisions reference exists (`connectors.get`, concurrently).
 
     Returns the map (full name -> exists), and why and how to fix it when the lookups could not answer (then the
@@ -377,10 +380,10 @@ async def _connectors(ctx: CheckContext, services: Mapping[str, Any | None]) -> 
     }
     if not references:
         return {}, "", ""
-    client = await asyncio.to_thread(lambda: ctx.clients.vpcaccess)  # the first use imports the library
+    reads = shared or ConnectorReads()  # shared: the connector vpc-connector reads is read once in the phase
 
     async def exists(name: str) -> bool:
-        return await ctx.call_optional("vpcaccess", f"connector {name}", client.get_connector, name=name) is not None
+        return await reads.connector(ctx, name) is not None
 
     found: dict[str, bool] = {}
     try:
@@ -413,7 +416,9 @@ async def _existing_connectors(ctx: CheckContext) -> list[str]:
     return sorted(short_name(connector.name) for connector in answer.connectors)
 
 
-async def read_drift_inputs(ctx: CheckContext, inventory: SecretInventory | None) -> DriftInputs:
+async def read_drift_inputs(
+    ctx: CheckContext, inventory: SecretInventory | None, connectors_read: ConnectorReads | None = None
+) -> DriftInputs:
     """Every configured service and the secret list, concurrently; then the connectors the services reference.
 
     The service list is read only after a service was not found, the connector list only after a connector was not.
@@ -424,7 +429,7 @@ async def read_drift_inputs(ctx: CheckContext, inventory: SecretInventory | None
         async with asyncio.TaskGroup() as group:
             secrets_job = group.create_task(_secret_ids(ctx, inventory))
             jobs = {s.name: group.create_task(_optional_service(ctx, s.name)) for s in ctx.config.services}
-            connectors_job = group.create_task(_connectors_after(ctx, jobs))
+            connectors_job = group.create_task(_connectors_after(ctx, jobs, connectors_read))
     except ExceptionGroup as errors:  # one failed read ends the check: report it, not the group
         raise errors.exceptions[0] from None
     services = {name: job.result() for name, job in jobs.items()}
@@ -446,24 +451,29 @@ async def read_drift_inputs(ctx: CheckContext, inventory: SecretInventory | None
 
 
 async def _connectors_after(
-    ctx: CheckContext, jobs: Mapping[str, "asyncio.Task[Any | None]"]
+    ctx: CheckContext, jobs: Mapping[str, "asyncio.Task[Any | None]"], shared: ConnectorReads | None
 ) -> tuple[dict[str, bool], str, str]:
     """`_connectors` once every service is read (concurrently with the secret listing)."""
     await asyncio.wait(jobs.values())
     if any(job.exception() for job in jobs.values()):
         return {}, "", ""  # the failed service read ends the check
-    return await _connectors(ctx, {name: job.result() for name, job in jobs.items()})
+    return await _connectors(ctx, {name: job.result() for name, job in jobs.items()}, shared)
 
 
-async def _check_service_drift(ctx: CheckContext, inventory: SecretInventory | None) -> CheckResult:
-    inputs = await read_drift_inputs(ctx, inventory)
+async def _check_service_drift(
+    ctx: CheckContext, inventory: SecretInventory | None, connectors: ConnectorReads | None
+) -> CheckResult:
+    inputs = await read_drift_inputs(ctx, inventory, connectors)
     gcp = ctx.config.gcp
     return ctx.finish(decide_service_drift(ctx.config.services, inputs, gcp.project, gcp.region, gcp.project_number))
 
 
 @check_task("service-drift")
 async def service_drift_check(
-    config: RunbookConfig, clients: GoogleClients, inventory: SecretInventory | None = None
+    config: RunbookConfig,
+    clients: GoogleClients,
+    inventory: SecretInventory | None = None,
+    connectors: ConnectorReads | None = None,
 ) -> CheckResult:
     """P1 `service-drift`: each Cloud Run service runs with the configured connector, egress, Cloud SQL and secrets.
 
@@ -481,6 +491,7 @@ async def service_drift_check(
         config: The environment (`config.services`).
         clients: The Google client factory (`run_services`, `secretmanager`, `vpcaccess`).
         inventory: Shares the secret listing with the `secrets` check; None lists independently.
+        connectors: Shares the connector reads with the `vpc-connector` check; None reads independently.
 
     Example:
         >>> result = await service_drift_check.fn(config, GoogleClients(config.gcp))
@@ -489,6 +500,6 @@ async def service_drift_check(
     """
 
     async def body(ctx: CheckContext) -> CheckResult:
-        return await _check_service_drift(ctx, inventory)
+        return await _check_service_drift(ctx, inventory, connectors)
 
     return await run_check(DRIFT_CHECK_ID, config, clients, body)

@@ -9,8 +9,6 @@ a bounded number at a time. `access_secret_version` is never called.
 """
 
 import asyncio
-import concurrent.futures
-import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +17,7 @@ from runbook.checks import CheckAbort, CheckContext, Finding, run_check
 from runbook.config import RunbookConfig
 from runbook.gcp import GoogleClients
 from runbook.results import CheckResult, Status
+from runbook.shared_reads import SharedReads
 
 CHECK_ID = "secrets"
 MAX_PAGES = 1000  # 25 million secrets at the largest page size: a server repeating itself, not a real project
@@ -142,7 +141,7 @@ async def list_secret_ids(ctx: CheckContext) -> frozenset[str]:
     )
 
 
-class SecretInventory:
+class SecretInventory(SharedReads):
     """The project's secret ids, listed once per run and shared by the checks that need them.
 
     Create one per run (or phase) and pass it to `secrets_check` and `service_drift_check`. The first check to ask
@@ -150,40 +149,10 @@ class SecretInventory:
     shared: when it fails, each check lists on its own and reaches its own verdict.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()  # checks may run in different threads, each with its own event loop
-        self._listing: concurrent.futures.Future[frozenset[str]] | None = None
-
     async def secret_ids(self, ctx: CheckContext) -> frozenset[str]:
-        with self._lock:
-            listing = self._listing
-            if listing is None or (listing.done() and listing.exception() is not None):
-                listing = self._listing = concurrent.futures.Future()
-                owner = True
-            else:
-                owner = False
-        if owner:
-            try:
-                ids = await list_secret_ids(ctx)
-            except BaseException as error:  # cancelled at the deadline too: waiters must not wait for nothing
-                failure = error if isinstance(error, Exception) else RuntimeError("secret listing cancelled")
-                listing.set_exception(failure)
-                raise
-            listing.set_result(ids)
-            return ids
-        try:
-            waiting = asyncio.shield(asyncio.wrap_future(listing))
-            return await asyncio.wait_for(waiting, timeout=ctx.deadline.remaining)
-        except TimeoutError:
-            raise CheckAbort(
-                Status.ERROR,
-                f"secretmanager gave no answer for the secret list of projects/{ctx.config.gcp.project} "
-                f"within the {ctx.deadline.seconds:g} s deadline",
-                {"api": "secretmanager"},
-                "Check the Secret Manager API's status and the network path to it; rerun when it answers.",
-            ) from None
-        except Exception:  # the other check's listing failed: list on our own, for our own verdict
-            return await list_secret_ids(ctx)
+        what = f"the secret list of projects/{ctx.config.gcp.project}"
+        ids: frozenset[str] = await self.read(ctx, "secrets", lambda: list_secret_ids(ctx), "secretmanager", what)
+        return ids
 
 
 async def latest_versions(ctx: CheckContext, secrets: Sequence[str]) -> dict[str, Any | None]:

@@ -14,6 +14,7 @@ from runbook.checks import CheckAbort, CheckContext, Finding, classify_api_error
 from runbook.config import RunbookConfig, VpcConnectorConfig
 from runbook.gcp import GoogleClients
 from runbook.results import CheckResult, Status
+from runbook.shared_reads import ConnectorReads
 
 CHECK_ID = "vpc-connector"
 TRANSITIONAL = frozenset({"CREATING", "UPDATING"})
@@ -209,13 +210,22 @@ async def _list_connectors(ctx: CheckContext) -> tuple[list[Any] | None, str]:
     return list(pager.connectors), ""
 
 
-async def _body(ctx: CheckContext) -> CheckResult:
+async def _first_read(ctx: CheckContext, shared: ConnectorReads | None) -> Any | None:
+    """The connector, or None when it does not exist (404); read once with service-drift when `shared`."""
+    if shared is None:
+        try:
+            return await _get_connector(ctx)
+        except CheckAbort as abort:
+            if abort.http_status != 404:
+                raise
+            return None
+    return await shared.connector(ctx, ctx.clients.connector_name(ctx.config.vpc_connector.name))
+
+
+async def _body(ctx: CheckContext, shared: ConnectorReads | None = None) -> CheckResult:
     policy, gcp = ctx.config.vpc_connector, ctx.config.gcp
-    try:
-        connector = await _get_connector(ctx)
-    except CheckAbort as abort:
-        if abort.http_status != 404:
-            raise
+    connector = await _first_read(ctx, shared)
+    if connector is None:
         existing, why = await _list_connectors(ctx)
         return ctx.finish(decide_connector_missing(policy, gcp.region, gcp.project, existing, why))
     waited = 0.0
@@ -225,7 +235,9 @@ async def _body(ctx: CheckContext) -> CheckResult:
 
 
 @check_task(CHECK_ID)
-async def vpc_connector(config: RunbookConfig, clients: GoogleClients) -> CheckResult:
+async def vpc_connector(
+    config: RunbookConfig, clients: GoogleClients, connectors: ConnectorReads | None = None
+) -> CheckResult:
     """P0: the Serverless VPC Access connector is READY on the expected network and sized as the policy asks.
 
     Cloud Run reaches the private IP of Cloud SQL (and Redis) only through this connector: when it is missing, in
@@ -237,6 +249,7 @@ async def vpc_connector(config: RunbookConfig, clients: GoogleClients) -> CheckR
     Args:
         config: The environment; `[vpc_connector]` holds the name, network, range and instance policy.
         clients: The Google client factory.
+        connectors: Shares the first read of the connector with `service-drift`; None reads independently.
 
     Returns:
         The check's result; evidence holds the connector's state, network, range and instance bounds.
@@ -246,4 +259,4 @@ async def vpc_connector(config: RunbookConfig, clients: GoogleClients) -> CheckR
         >>> result.status
         <Status.PASS: 'PASS'>
     """
-    return await run_check(CHECK_ID, config, clients, _body)
+    return await run_check(CHECK_ID, config, clients, lambda ctx: _body(ctx, connectors))

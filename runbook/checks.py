@@ -87,12 +87,7 @@ class CheckContext:
                 fn, *args, deadline=self.deadline, timeout=self.timeout, counter=self.counter, **kwargs
             )
         except DeadlinePassed as error:
-            raise CheckAbort(
-                Status.ERROR,
-                f"{api} gave no answer for {what}: {error} (after {self.counter.attempts} attempt(s))",
-                {"api": api, "resource": what},
-                f"Check the {api} API's status and the network path to it; rerun when it answers.",
-            ) from None
+            raise no_answer(api, what, f"{error} (after {self.counter.attempts} attempt(s))") from None
         except Exception as error:  # every other failure is classified, never re-raised as a traceback
             raise classify_api_error(api, what, error, self.counter.attempts, self.config.gcp.project, role) from None
 
@@ -148,6 +143,16 @@ class CheckContext:
 
     def finish(self, finding: Finding) -> CheckResult:
         return self.result(finding.status, finding.summary, finding.evidence, finding.remediation)
+
+
+def no_answer(api: str, what: str, detail: str) -> CheckAbort:
+    """ERROR: `api` did not answer for `what` within the check's deadline (`detail` says how it ended)."""
+    return CheckAbort(
+        Status.ERROR,
+        f"{api} gave no answer for {what}: {detail}",
+        {"api": api, "resource": what},
+        f"Check the {api} API's status and the network path to it; rerun when it answers.",
+    )
 
 
 def _unparseable(error: BaseException) -> bool:

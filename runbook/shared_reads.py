@@ -13,8 +13,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from runbook.checks import CheckAbort, CheckContext
-from runbook.results import Status
+from runbook.checks import CheckContext, no_answer
 
 
 class SharedReads:
@@ -44,12 +43,7 @@ class SharedReads:
             waiting = asyncio.shield(asyncio.wrap_future(answer))
             return await asyncio.wait_for(waiting, timeout=ctx.deadline.remaining)
         except TimeoutError:
-            raise CheckAbort(
-                Status.ERROR,
-                f"{api} gave no answer for {what} within the {ctx.deadline.seconds:g} s deadline",
-                {"api": api, "resource": what},
-                f"Check the {api} API's status and the network path to it; rerun when it answers.",
-            ) from None
+            raise no_answer(api, what, f"not within the {ctx.deadline.seconds:g} s deadline") from None
         except Exception:  # the other check's read failed: read on our own, for our own verdict
             return await fetch()
 

@@ -335,39 +335,27 @@ def test_hanging_service_read_ends_in_error_within_the_deadline() -> None:
     assert elapsed < 3 + 1.5
 
 
-def test_vpc_connector_and_service_drift_read_the_configured_connector_once_in_a_phase() -> None:
+async def _connector_and_drift_sharing_reads(config: RunbookConfig) -> list[CheckResult]:
+    """vpc-connector and service-drift concurrently, sharing their reads as phase 1 does."""
     from runbook.shared_reads import ConnectorReads
     from tasks.vpc_access import vpc_connector
 
-    async def both(config: RunbookConfig) -> list[CheckResult]:
-        clients, shared = GoogleClients(config.gcp), ConnectorReads()
-        return list(
-            await asyncio.gather(
-                vpc_connector.fn(config, clients, shared), service_drift_check.fn(config, clients, None, shared)
-            )
-        )
+    clients, shared = GoogleClients(config.gcp), ConnectorReads()
+    checks = vpc_connector.fn(config, clients, shared), service_drift_check.fn(config, clients, None, shared)
+    return list(await asyncio.gather(*checks))
 
+
+def test_vpc_connector_and_service_drift_read_the_configured_connector_once_in_a_phase() -> None:
     with Simulator("healthy") as sim:
-        connector, drift = asyncio.run(both(configure(sim)))
+        connector, drift = asyncio.run(_connector_and_drift_sharing_reads(configure(sim)))
         reads = sim.log.count(api="vpcaccess", method="GET", path_contains="/connectors/staging-connector")
     assert connector.status == Status.PASS and drift.status == Status.PASS, (connector.summary, drift.summary)
     assert reads == 1
 
 
 def test_a_connector_missing_for_both_checks_is_read_once_and_fails_both() -> None:
-    from runbook.shared_reads import ConnectorReads
-    from tasks.vpc_access import vpc_connector
-
-    async def both(config: RunbookConfig) -> list[CheckResult]:
-        clients, shared = GoogleClients(config.gcp), ConnectorReads()
-        return list(
-            await asyncio.gather(
-                vpc_connector.fn(config, clients, shared), service_drift_check.fn(config, clients, None, shared)
-            )
-        )
-
     with Simulator("connector-deleted") as sim:
-        connector, drift = asyncio.run(both(configure(sim)))
+        connector, drift = asyncio.run(_connector_and_drift_sharing_reads(configure(sim)))
         reads = sim.log.count(api="vpcaccess", method="GET", path_contains="/connectors/staging-connector")
     assert connector.status == Status.FAIL and drift.status == Status.FAIL, (connector.summary, drift.summary)
     assert reads == 1  # the 404 is an answer, shared like any other

@@ -20,7 +20,7 @@ from flows.business import business_validation
 from flows.infrastructure import infrastructure_validation
 from flows.restoration import service_restoration
 from runbook.approval import ApprovalOutcome, request_approval
-from runbook.check_task import outcome_line
+from runbook.check_task import RUN_STORY, outcome_line
 from runbook.config import RunbookConfig
 from runbook.config_file import load_config
 from runbook.gcp import preload_in_background
@@ -120,13 +120,14 @@ def log_phase(result: PhaseResult) -> None:
     logger = get_run_logger()
     title = PHASE_TITLES[result.phase]
     if result.status == PhaseStatus.skipped:
-        logger.warning("%s skipped: %s", title, result.skip_reason)
+        logger.warning("%s skipped: %s", title, result.skip_reason, extra=RUN_STORY)
         return
     level = {PhaseStatus.failed: 40, PhaseStatus.passed_with_warnings: 30}.get(result.status, 20)
     problems = [c for c in result.checks if c.problem]
-    logger.log(level, "%s %s (%d checks, %d problem(s))", title, result.status.value, len(result.checks), len(problems))
+    counts = (title, result.status.value, len(result.checks), len(problems))
+    logger.log(level, "%s %s (%d checks, %d problem(s))", *counts, extra=RUN_STORY)
     for check in problems:
-        logger.log(level, "  %s", outcome_line(check))
+        logger.log(level, "  %s", outcome_line(check), extra=RUN_STORY)
 
 
 async def publish_report(report: RunReport) -> None:

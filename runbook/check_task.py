@@ -53,7 +53,7 @@ def log_outcome(result: CheckResult) -> None:
     """Write the outcome line to the current task run's logger (the Logs tab of the run and of its phase)."""
     from prefect import get_run_logger
 
-    get_run_logger().log(_LOG_LEVELS.get(result.status, 20), "%s", outcome_line(result))
+    get_run_logger().log(_LOG_LEVELS.get(result.status, 20), "%s", outcome_line(result), extra=RUN_STORY)
 
 
 class _CheckOutcomeIsNotAnError(logging.Filter):
@@ -69,6 +69,31 @@ class _CheckOutcomeIsNotAnError(logging.Filter):
 
 
 logging.getLogger("prefect.task_runs").addFilter(_CheckOutcomeIsNotAnError())
+
+# Log records of the run's story (a check's outcome, a phase's): for the Prefect UI's Logs tab. The CLI prints the
+# same story itself, so its console leaves them out (`story_off_the_console`).
+RUN_STORY = {"runbook_story": True}
+
+
+class _NotTheRunsStory(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "runbook_story", False):
+            return False
+        # A check task run's own Prefect lines ("Finished in state Failed(...)") repeat the check's line.
+        return not (record.name.startswith("prefect.task_runs") and record.levelno < logging.CRITICAL)
+
+
+def story_off_the_console() -> None:
+    """Keep the run's story and the check task runs' lines off Prefect's console handler (they still reach the API).
+
+    For `runbook run`, which prints each check as it ends and the status matrix; `--verbose` keeps everything.
+    """
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for logger in (logging.getLogger(), logging.getLogger("prefect")):  # Prefect's console handler is the root's
+        for handler in logger.handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.addFilter(_NotTheRunsStory())
 
 
 def check_task(check_id: str) -> Callable[[Callable[P, Awaitable[CheckResult]]], Task[P, Any]]:

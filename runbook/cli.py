@@ -188,6 +188,10 @@ def run(
         os.environ["PREFECT_API_URL"] = server.api_url  # read when prefect is imported, below
         _import_flows_in_background()
         try:
+            if not verbose:  # the terminal prints each check itself; the Prefect UI still gets these log lines
+                from runbook.check_task import story_off_the_console
+
+                story_off_the_console()
             outcome = _run_flow(config, env, phase, redeploy, approve, approval_timeout, trigger, server, interrupts)
         except PrefectServerError as error:
             errors.print(f"[red]{error}[/]", markup=True, soft_wrap=True)

@@ -13,7 +13,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 # Never probe the GCE metadata server for credentials on these machines.
 export NO_GCE_CHECK := true
 
-.PHONY: install postgresql test lint demo bench clean
+.PHONY: install postgresql test lint demo demo-approval bench clean
 BENCH_SIZE ?= full
 
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -41,6 +41,10 @@ test: install postgresql lint
 
 demo: install postgresql
 	@SCENARIO='$(SCENARIO)' ARGS='$(ARGS)' PY='$(PY)' bash scripts/demo.sh
+
+# A redeploy approved from the simulator's Slack (Socket Mode, runbook slack-bot), end to end; exit 0 when it completed.
+demo-approval: install
+	$(PY) scripts/demo_approval.py
 
 # The benchmark (not timed tests): a run side by side with a sequential script; tables + bench/results.json.
 bench: install postgresql

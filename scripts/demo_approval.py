@@ -56,8 +56,9 @@ async def main(work: Path) -> int:
         bot = asyncio.create_task(run_bot(load_environments([str(env_file)]), stop, ready.set, None))
         await asyncio.wait_for(ready.wait(), 60)
         print("== runbook slack-bot connected over Socket Mode; starting the handoff (restoration, redeploy)")
-        run = asyncio.create_task(
-            staging_handoff(  # type: ignore[call-overload]
+
+        async def handoff() -> Any:
+            return await staging_handoff(
                 environment=str(env_file),
                 phases=["restoration"],
                 redeploy=True,
@@ -65,7 +66,8 @@ async def main(work: Path) -> int:
                 trigger="manual",
                 return_state=True,
             )
-        )
+
+        run = asyncio.create_task(handoff())
         async with httpx.AsyncClient(timeout=10) as http:
             where = await wait_for_approval_message(http, sim.url, APPROVAL_BLOCK)
             print("== the run is Paused; its approval message is in the Slack thread")
@@ -95,5 +97,8 @@ if __name__ == "__main__":
             print(f"== Prefect API: {server.api_url} ({server.source})")
             code = asyncio.run(main(Path(tmp)))
         finally:
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=5)  # the run's last log lines reach the server before it stops
             server.stop()
     sys.exit(code)

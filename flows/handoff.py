@@ -9,7 +9,6 @@ The report is attached to the run: the component status matrix (markdown) and a 
 """
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
@@ -34,6 +33,7 @@ from runbook.parameters import (
     SlackChannel,
     SlackQuiet,
     Trigger,
+    run_name,
 )
 from runbook.phases import crashed_phase, phase_recorded, publish_phase_artifact, run_tags, skipped_phase
 from runbook.plan import plan_text
@@ -51,10 +51,8 @@ def handoff_run_name() -> str:
     from prefect.runtime import flow_run
 
     parameters = flow_run.parameters or {}
-    environment = Path(str(parameters.get("environment") or "staging")).stem  # the CLI may pass a file path
-    trigger = parameters.get("trigger") or "manual"
     when = flow_run.scheduled_start_time or datetime.now(UTC)
-    return f"{environment} · {trigger} · {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return run_name(str(parameters.get("environment") or "staging"), str(parameters.get("trigger") or "manual"), when)
 
 
 async def phase_result_of(phase: Phase, state: State) -> PhaseResult:

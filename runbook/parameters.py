@@ -4,6 +4,8 @@ The flow `staging-handoff` takes these fields as top-level parameters, so the Cu
 `prefect deployment run staging-handoff/manual -p environment=local` works; inside, they become this one model.
 """
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
@@ -77,3 +79,11 @@ class HandoffParameters(BaseModel):
     def flow_kwargs(self) -> dict[str, Any]:
         """The flow's flat parameters."""
         return self.model_dump()
+
+
+def run_name(environment: str, trigger: str, when: datetime) -> str:
+    """A handoff run's name: `staging · nightly · 2026-12-01 10:00 UTC` (environment, what started it, when).
+
+    The CLI may pass a path as the environment: its file name stands for it.
+    """
+    return f"{Path(environment).stem} · {trigger} · {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC"

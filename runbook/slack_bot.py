@@ -98,8 +98,14 @@ class PrefectGateway:
     async def start(self, deployment: str, parameters: dict[str, Any]) -> Any:
         from prefect.deployments import arun_deployment
 
+        from runbook.parameters import run_name
+
+        # Named now as the flow will name it when it starts, so the answer in Slack says which run it is.
+        name = run_name(str(parameters.get("environment", "")), str(parameters.get("trigger", "")), datetime.now(UTC))
         async with asyncio.timeout(PREFECT_TIMEOUT_S):
-            return await arun_deployment(deployment, parameters=parameters, timeout=0, as_subflow=False)
+            return await arun_deployment(
+                deployment, parameters=parameters, timeout=0, as_subflow=False, flow_run_name=name
+            )
 
     async def last_run(self, environment: str) -> Any:
         """The newest staging-handoff run whose `environment` parameter names this environment."""

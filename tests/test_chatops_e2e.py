@@ -232,3 +232,58 @@ async def test_slash_commands_plan_usage_and_status_answer_in_the_channel(world:
 
 def _ids(message: dict[str, Any]) -> dict[str, str]:
     return {"channel": message["channel"], "ts": message["ts"]}
+
+
+async def test_slash_run_and_the_rerun_button_start_the_manual_deployment_with_the_user_as_trigger(
+    world: tuple[Simulator, Path],
+) -> None:
+    """`/runbook run sim infrastructure` and a failed run's "Rerun restoration" start staging-handoff/manual runs
+    (no worker here: the runs stay Scheduled, with the parameters Slack gave them)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    sim, env_file = world
+    deployment = await staging_handoff.ato_deployment(name="manual", enforce_parameter_schema=False)
+    deployment_id = await deployment.aapply()
+    async with httpx.AsyncClient(timeout=15) as http, Bot(env_file):
+        await act(sim, http, "slash", user=MEMBER, channel=CHANNEL, command="/runbook", text="run sim infrastructure")
+        started = (await events(sim, http, "response", 2))[-1]["text"]
+        assert started.startswith("Started *sim · slack:<@U0SIMPLAT01> · "), started
+        # A failed run's parent offers the rerun of its failed phase (as runbook.slack_messages builds it).
+        parent = await http.post(
+            f"{sim.url}/slack/api/chat.postMessage",
+            headers={"Authorization": "Bearer xoxb-sim-token-not-a-secret"},
+            json={
+                "channel": CHANNEL,
+                "text": "Staging handoff · sim: failed",
+                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "failed"}}, _rerun("restoration")],
+            },
+        )
+        ts = parent.json()["ts"]
+        await act(sim, http, "click", user=MEMBER, channel=CHANNEL, message_ts=ts, action_id="runbook_rerun_phase")
+        rerun = (await events(sim, http, "ephemeral", 1))[0]["text"]
+        assert rerun.startswith("Started *sim · slack:<@U0SIMPLAT01> · ") and "(restoration)" in rerun, rerun
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+        )
+    asked = sorted(
+        (run.parameters["phases"], run.parameters["trigger"], run.parameters["slack_channel"]) for run in runs
+    )
+    channel_id = final_channel_id(sim)
+    assert asked == [
+        (["infrastructure"], "slack:<@U0SIMPLAT01>", channel_id),
+        (["restoration"], "slack:<@U0SIMPLAT01>", channel_id),
+    ]
+
+
+def _rerun(phase: str) -> dict[str, Any]:
+    from runbook.slack_messages import rerun_block
+
+    return rerun_block("sim", phase).to_dict()
+
+
+def final_channel_id(sim: Simulator) -> str:
+    from simulator.slack import conversation
+
+    return str(next(entry["channel_id"] for entry in conversation(sim.log) if entry["channel"] == CHANNEL))

@@ -21,13 +21,13 @@ from bench.rss import peak_rss_mb
 def run(env: str, phases: list[str]) -> dict[str, Any]:
     started = time.monotonic()
     from flows.handoff import staging_handoff
-    from runbook.gcp import preload_in_background
+    from runbook.google.clients import preload_in_background
     from runbook.parameters import HandoffParameters
     from runbook.phases import add_check_listener
     from runbook.results import CheckResult, RunReport
 
     imported = time.monotonic()
-    preload_in_background()  # as `runbook run` does (runbook/execute.py): the client imports after Prefect's
+    preload_in_background()  # as `runbook run` does (runbook/app/execute.py): the client imports after Prefect's
     finished: dict[str, float] = {}
 
     def heard(result: CheckResult) -> None:

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 from bench.scenarios import GOLDEN_PATH_EVENTS, World
-from runbook.config import RunbookConfig
+from runbook.config.models import RunbookConfig
 
 # libpq/psycopg, gssencmode and sslmode prefer, SCRAM, a transaction: GSSENCRequest, SSLRequest, startup, SASL
 # initial, SASL response, BEGIN + SELECT 1, COMMIT (the Terminate that follows is not waited for). The benchmark

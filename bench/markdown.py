@@ -83,7 +83,7 @@ def startup(data: dict[str, Any]) -> str:
         rows.append(["RSS after prefect / + clients", f"{overhead['rss_after_prefect_mb']:.0f} / "
                      f"{overhead['rss_after_clients_mb']:.0f} MB"])  # fmt: skip
         if "compute_v1_import_s" in overhead:
-            rows.append(["google.cloud.compute_v1 (replaced by runbook.compute): import, RSS after",
+            rows.append(["google.cloud.compute_v1 (replaced by runbook.google.compute): import, RSS after",
                          replaced_module(overhead)])  # fmt: skip
         rows.append(["flow run: first / next", f"{overhead['first_flow_s']:.2f} / {overhead['flow_s']:.2f} s"])
         rows.append(["subflow run (empty)", f"{overhead['subflow_s']:.2f} s"])

@@ -22,7 +22,7 @@ from bench.prefect_env import ROOT, bench_env, executable, free_port
 from bench.scenarios import World, build_scenario, env_overrides
 from bench.sequential import KEY_ENV
 from bench.timeline import GOOGLE_APIS, clock_pair, startup_timeline, timeline
-from runbook.config_file import load_config
+from runbook.config.files import load_config
 from simulator.requestlog import RecordedRequest
 from simulator.server import Simulator
 

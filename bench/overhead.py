@@ -15,7 +15,7 @@ from bench.rss import peak_rss_mb
 
 SUBFLOWS = 3
 TASKS = 20
-REPLACED = "google.cloud.compute_v1"  # measured after the others: what runbook.compute saves
+REPLACED = "google.cloud.compute_v1"  # measured after the others: what runbook.google.compute saves
 
 
 def rss_mb() -> float:
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result: dict[str, Any] = {"rss_start_mb": rss_mb(), "import_prefect_s": timed_import("prefect")}
     result["rss_after_prefect_mb"] = rss_mb()
-    from runbook.gcp import CLIENT_MODULES
+    from runbook.google.clients import CLIENT_MODULES
 
     modules = dict.fromkeys(CLIENT_MODULES.values())
     result["client_imports_s"] = {module.rsplit(".", 1)[-1]: timed_import(module) for module in modules}

@@ -131,7 +131,7 @@ def env_overrides(world: World, sim_url: str, db_host: str, db_port: int, db: di
 
 
 def _local_services(sim_url: str) -> list[dict[str, Any]]:
-    from runbook.config_file import PROJECT_ROOT, read_toml
+    from runbook.config.files import PROJECT_ROOT, read_toml
 
     data = read_toml(PROJECT_ROOT / "environments" / "local.toml")
     return [{**s, "url": f"{sim_url}/services/{s['name']}"} for s in data["services"]]

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.rss import peak_rss_mb
-from runbook.config import RunbookConfig, ServiceConfig
-from runbook.config_file import load_config
-from runbook.gcp import GoogleClients
+from runbook.config.files import load_config
+from runbook.config.models import RunbookConfig, ServiceConfig
+from runbook.google.clients import GoogleClients
 
 KEY_ENV = "RUNBOOK_E2E_BYPASS_KEY"
 PHASES = ("infrastructure", "restoration", "business")

@@ -20,9 +20,9 @@ from flows.infrastructure import infrastructure_validation
 from flows.restoration import service_restoration
 from runbook.approval import ApprovalOutcome, request_approval
 from runbook.check_task import RUN_STORY, outcome_line
-from runbook.config import RunbookConfig
-from runbook.config_file import load_config
-from runbook.gcp import preload_in_background
+from runbook.config.files import load_config
+from runbook.config.models import RunbookConfig
+from runbook.google.clients import preload_in_background
 from runbook.parameters import (
     ApprovalTimeout,
     DryRun,
@@ -39,7 +39,7 @@ from runbook.phases import crashed_phase, phase_recorded, publish_phase_artifact
 from runbook.plan import plan_text
 from runbook.report import checks_table, status_matrix_markdown
 from runbook.results import PHASE_TITLES, Phase, PhaseResult, PhaseStatus, RunReport
-from runbook.slack import SlackReporter
+from runbook.slack.reporter import SlackReporter
 
 # A worker's flow-run process imports this module first: the Google client libraries start loading now, while
 # Prefect loads and creates the run (once per process; the CLI and the flow body ask again and get the same thread).
@@ -85,7 +85,9 @@ async def _run_phase(
         if parameters.redeploy and not skip:
             # The run the operator started pauses (Resume form), not the subflow: that is where they look.
             names = [service.name for service in config.services]
-            approval = await request_approval(config.name, names, parameters.approval_timeout_s)
+            from runbook.slack.approval import announce  # the approvers asked in Slack too, with [slack.chatops]
+
+            approval = await request_approval(config.name, names, parameters.approval_timeout_s, announce)
             if config.slack.chatops is None:  # with ChatOps the approval message itself shows the decision
                 await slack.approval_decided(approval.reason, approval.approved)
         return await service_restoration(
@@ -103,7 +105,7 @@ async def refused_approvals(flow_run_id: str) -> list[dict[str, Any]]:
     from prefect import get_run_logger
 
     try:
-        from runbook.slack_approval import refused_attempts
+        from runbook.slack.approval import refused_attempts
 
         return await refused_attempts(flow_run_id)
     except Exception as error:  # the report still lands; the log says what is missing from it

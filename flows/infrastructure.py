@@ -21,12 +21,12 @@ from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field, JsonValue
 
-from runbook.config import RunbookConfig
-from runbook.config_file import available_environments, load_config
-from runbook.gcp import GoogleClients
+from runbook.config.files import available_environments, load_config
+from runbook.config.models import RunbookConfig
+from runbook.google.clients import GoogleClients
+from runbook.google.shared_reads import ConnectorReads
 from runbook.phases import PhaseClock, close_phase, phase_run_name, run_tags, settle
 from runbook.results import Phase, PhaseResult
-from runbook.shared_reads import ConnectorReads
 from tasks.cloud_run import service_drift_check
 from tasks.cloud_sql import cloud_sql_instance
 from tasks.database import database_connectivity

@@ -22,8 +22,8 @@ from runbook.approval import ApprovalOutcome
 from runbook.catalog import CATALOG
 from runbook.check_task import record_check
 from runbook.checks import skipped
-from runbook.config_file import load_config
-from runbook.gcp import GoogleClients
+from runbook.config.files import load_config
+from runbook.google.clients import GoogleClients
 from runbook.phases import (
     PhaseClock,
     close_phase,

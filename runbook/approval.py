@@ -7,8 +7,9 @@ report, the artifacts and the Slack thread.
 """
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
+from typing import Any, Protocol
 
 from prefect.input import RunInput
 from pydantic import BaseModel, Field
@@ -28,6 +29,18 @@ def preapproved_by_cli(who: str) -> Iterator[None]:
         yield
     finally:
         _preapproved.reset(token)
+
+
+class Announcement(Protocol):
+    """An approval request posted elsewhere (Slack), updated with the outcome when it is known."""
+
+    async def finish(self, approved: bool, decision: str, approved_by: str, note: str) -> None:
+        """Show the outcome where the request was posted."""
+        ...
+
+
+# Posts the request where approvers are (flow run id, run parameters, services, timeout): None when not posted.
+Announcer = Callable[[str, dict[str, Any], list[str], int], Awaitable[Announcement | None]]
 
 
 class RedeployApproval(RunInput):
@@ -73,8 +86,12 @@ def _answered(answer: RedeployApproval, where: str) -> ApprovalOutcome:
     )
 
 
-async def request_approval(environment: str, services: list[str], timeout_s: int) -> ApprovalOutcome:
+async def request_approval(
+    environment: str, services: list[str], timeout_s: int, announce: Announcer | None = None
+) -> ApprovalOutcome:
     """Pause the current flow run for a yes/no with a note; the CLI's `--approve` skips the pause.
+
+    `announce` also asks the approvers where they are (the handoff passes Slack's); the core knows no Slack.
 
     Our own deadline is shorter than the pause's: when Prefect's pause expires it fails the whole run, losing the
     report. At our deadline the run answers its own form with "no" and goes on to report the phase as failed.
@@ -98,9 +115,9 @@ async def request_approval(environment: str, services: list[str], timeout_s: int
         f"Approve within {timeout_s} s or the restoration phase fails."
     )
     unanswered = ApprovalOutcome(approved=False, decision=f"no approval within {timeout_s} s")
-    from runbook.slack_approval import announce  # the approvers asked in Slack too, with [slack.chatops]
-
-    slack = await announce(str(context.flow_run.id), dict(context.parameters or {}), services, timeout_s)
+    slack = None
+    if announce is not None:
+        slack = await announce(str(context.flow_run.id), dict(context.parameters or {}), services, timeout_s)
     from prefect import get_run_logger
 
     where = " or from the approval message in Slack" if slack is not None else ""

@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from runbook.calls import CallCounter, Deadline, DeadlinePassed, call_api, http_status, is_transient
 from runbook.catalog import CATALOG, CheckSpec
-from runbook.config import RunbookConfig
-from runbook.gcp import VIEWER_ROLES, GoogleClients
+from runbook.config.models import RunbookConfig
+from runbook.google.calls import CallCounter, Deadline, DeadlinePassed, call_api, http_status, is_transient
+from runbook.google.clients import VIEWER_ROLES, GoogleClients
 from runbook.results import CheckResult, Status
 
 T = TypeVar("T")
@@ -90,6 +90,10 @@ class CheckContext:
             raise no_answer(api, what, f"{error} (after {self.counter.attempts} attempt(s))") from None
         except Exception as error:  # every other failure is classified, never re-raised as a traceback
             raise classify_api_error(api, what, error, self.counter.attempts, self.config.gcp.project, role) from None
+
+    def no_answer(self, api: str, what: str, detail: str) -> "CheckAbort":
+        """ERROR: `api` gave no answer for `what` within this check's deadline (for reads shared between checks)."""
+        return no_answer(api, what, detail)
 
     async def call_optional(self, api: str, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T | None:
         """Like `call`, but a 404 answers None (the caller decides what absence means)."""

@@ -4,7 +4,7 @@ Shared by the `health-endpoints` check (what it requests) and `runbook plan` (wh
 without importing the check (and Prefect) for the plan.
 """
 
-from runbook.config import ServiceConfig
+from runbook.config.models import ServiceConfig
 
 AUTH_READY_PATH = "/health/ready"
 # The Netra contract (reference/netra-staging.md): the health endpoints of each role whose JSON body carries a

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from runbook.config_file import available_environments
+from runbook.config.files import available_environments
 from runbook.results import Phase
 
 # The environments a deployment may choose (a dropdown in the UI; the server refuses anything else). The CLI may also

@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from runbook.catalog import CheckSpec, phase_checks
-from runbook.config import RunbookConfig
+from runbook.config.models import RunbookConfig
 from runbook.health_contract import probed_paths
 from runbook.results import PHASE_TEAMS, PHASE_TITLES, Phase
 

@@ -31,7 +31,7 @@ echo "== starting PostgreSQL on 127.0.0.1:55432"
 "$PY" -m tests.pg start --port 55432 --dir "$RUN_DIR/pg" || { echo "PostgreSQL did not start" >&2; exit 2; }
 
 echo "== starting the staging simulator (scenario: $SCENARIO) on 127.0.0.1:8765 (gRPC 8766)"
-"$PY" -m runbook.cli simulate --scenario "$SCENARIO" --port 8765 >"$RUN_DIR/simulator.log" 2>&1 &
+"$PY" -m runbook.app.cli simulate --scenario "$SCENARIO" --port 8765 >"$RUN_DIR/simulator.log" 2>&1 &
 sim_pid=$!
 for _ in $(seq 1 100); do
   "$PY" - <<'PY' 2>/dev/null && break
@@ -47,7 +47,7 @@ export SLACK_BOT_TOKEN=xoxb-sim-token-not-a-secret
 
 echo "== runbook run --env local ${ARGS:-}"
 # shellcheck disable=SC2086
-"$PY" -m runbook.cli run --env local --report "$RUN_DIR/report.json" ${ARGS:-}
+"$PY" -m runbook.app.cli run --env local --report "$RUN_DIR/report.json" ${ARGS:-}
 status=$?
 echo "== The Slack conversation the run produced (the simulator's Slack)"
 "$PY" - <<'PY'

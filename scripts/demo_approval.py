@@ -43,8 +43,8 @@ async def press(http: httpx.AsyncClient, base: str, user: str, where: dict[str, 
 
 async def main(work: Path) -> int:
     from flows.handoff import staging_handoff
-    from runbook.slack_approval import APPROVAL_BLOCK
-    from runbook.slack_bot import load_environments, run_bot
+    from runbook.slack.approval import APPROVAL_BLOCK
+    from runbook.slack.bot import load_environments, run_bot
     from simulator.server import Simulator
     from tests.support import env_file_for
 
@@ -87,7 +87,7 @@ async def main(work: Path) -> int:
 
 
 if __name__ == "__main__":
-    from runbook.prefect_server import prepare_server
+    from runbook.app.prefect_server import prepare_server
 
     with tempfile.TemporaryDirectory(prefix="runbook-approval-") as tmp:
         server = prepare_server()  # PREFECT_API_URL, a server on :4200, or a private one for this demo

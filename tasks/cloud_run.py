@@ -17,10 +17,10 @@ from typing import Any
 
 from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
-from runbook.config import RunbookConfig, ServiceConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import RunbookConfig, ServiceConfig
+from runbook.google.clients import GoogleClients
+from runbook.google.shared_reads import ConnectorReads
 from runbook.results import CheckResult, Status
-from runbook.shared_reads import ConnectorReads
 from tasks.secret_manager import SecretInventory, list_secret_ids, listed, short_name
 
 CLOUDSQL_ANNOTATION = "run.googleapis.com/cloudsql-instances"

@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from runbook.approval import ApprovalOutcome
-from runbook.calls import http_status, is_transient
 from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
-from runbook.config import RunbookConfig, ServiceConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import RunbookConfig, ServiceConfig
+from runbook.google.calls import http_status, is_transient
+from runbook.google.clients import GoogleClients
 from runbook.results import CheckResult, Status
 
 READY_ID = "cloud-run-ready"

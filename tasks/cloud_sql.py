@@ -10,11 +10,11 @@ Check `database-connectivity` (P0) lives in `tasks.database` and is re-exported 
 from collections.abc import Sequence
 from typing import Any
 
-from runbook.calls import CallCounter, call_api
 from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, classify_api_error, run_check
-from runbook.config import CloudSqlConfig, RunbookConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import CloudSqlConfig, RunbookConfig
+from runbook.google.calls import CallCounter, call_api
+from runbook.google.clients import GoogleClients
 from runbook.results import CheckResult, Status
 from tasks.database import database_connectivity
 

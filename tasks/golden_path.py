@@ -20,8 +20,8 @@ import httpx
 
 from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
-from runbook.config import RunbookConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import RunbookConfig
+from runbook.google.clients import GoogleClients
 from runbook.results import CheckResult, Status
 from tasks.websocket import (
     CLOSED,

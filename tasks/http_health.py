@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 
-from runbook.calls import CallCounter, Deadline
 from runbook.check_task import check_task
 from runbook.checks import CheckContext, Finding, run_check
-from runbook.config import RunbookConfig, ServiceConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import RunbookConfig, ServiceConfig
+from runbook.google.calls import CallCounter, Deadline
+from runbook.google.clients import GoogleClients
 from runbook.health_contract import AUTH_READY_PATH, probed_paths
 from runbook.results import CheckResult, Status
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
-from runbook.config import BackendServicePolicy, HealthCheckPolicy, LoadBalancerConfig, RunbookConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import BackendServicePolicy, HealthCheckPolicy, LoadBalancerConfig, RunbookConfig
+from runbook.google.clients import GoogleClients
 from runbook.results import CheckResult, Status
 
 CHECK_ID = "load-balancer"

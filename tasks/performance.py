@@ -17,8 +17,8 @@ import httpx
 
 from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
-from runbook.config import PerformanceConfig, RunbookConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import PerformanceConfig, RunbookConfig
+from runbook.google.clients import GoogleClients
 from runbook.results import CheckResult, Status
 from tasks.golden_path import logs_command, run_golden_path
 from tasks.websocket import CredentialCache, credentials_for

@@ -14,10 +14,10 @@ from typing import Any
 
 from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
-from runbook.config import RunbookConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import RunbookConfig
+from runbook.google.clients import GoogleClients
+from runbook.google.shared_reads import SharedReads
 from runbook.results import CheckResult, Status
-from runbook.shared_reads import SharedReads
 
 CHECK_ID = "secrets"
 MAX_PAGES = 1000  # 25 million secrets at the largest page size: a server repeating itself, not a real project

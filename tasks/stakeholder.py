@@ -6,7 +6,7 @@ markdown artifact; the Slack reporter posts it to the stakeholder channel.
 
 from runbook.check_task import check_task
 from runbook.checks import CheckContext, Finding, run_check
-from runbook.config import RunbookConfig
+from runbook.config.models import RunbookConfig
 from runbook.results import PHASE_TITLES, CheckResult, Phase, PhaseResult, Status, gate
 
 CHECK_ID = "stakeholder-summary"

@@ -8,13 +8,13 @@ created or updated is re-read with a short backoff until the check's deadline be
 from collections.abc import Sequence
 from typing import Any
 
-from runbook.calls import CallCounter, call_api
 from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, classify_api_error, run_check
-from runbook.config import RunbookConfig, VpcConnectorConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import RunbookConfig, VpcConnectorConfig
+from runbook.google.calls import CallCounter, call_api
+from runbook.google.clients import GoogleClients
+from runbook.google.shared_reads import ConnectorReads
 from runbook.results import CheckResult, Status
-from runbook.shared_reads import ConnectorReads
 
 CHECK_ID = "vpc-connector"
 TRANSITIONAL = frozenset({"CREATING", "UPDATING"})

@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.typing import Subprotocol
 
 from runbook.checks import CheckAbort, CheckContext, Finding
-from runbook.config import GoldenPathConfig, RunbookConfig
+from runbook.config.models import GoldenPathConfig, RunbookConfig
 from runbook.results import Status
 from tasks.http_health import describe_transport_error, send_with_retries
 

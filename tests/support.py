@@ -10,8 +10,8 @@ from typing import Any
 
 import tomli_w
 
-from runbook.config import RunbookConfig
-from runbook.config_file import PROJECT_ROOT, deep_merge, load_config, parse_config, read_toml
+from runbook.config.files import PROJECT_ROOT, deep_merge, load_config, parse_config, read_toml
+from runbook.config.models import RunbookConfig
 from simulator.scenario import Scenario, load_scenario
 
 

@@ -14,7 +14,7 @@ from bench.critical_path import Inputs, critical_path, inputs_for
 from bench.dbproxy import DelayProxy
 from bench.scenarios import LATENCY, World, build_scenario, env_overrides, service_names
 from bench.sequential import run_sequential
-from runbook.config_file import load_config
+from runbook.config.files import load_config
 from simulator.netra import SIM_E2E_BYPASS_KEY
 from simulator.server import Simulator
 from tests.pg import PostgresServer

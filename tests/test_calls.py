@@ -9,10 +9,10 @@ import pytest
 import requests
 from google.api_core import exceptions as gexc
 
-from runbook.calls import CallCounter, Deadline, DeadlinePassed, call_api, is_transient, retry_after_seconds
 from runbook.checks import CheckAbort, classify_api_error
-from runbook.config_file import load_config
-from runbook.gcp import GoogleClients, preload_in_background
+from runbook.config.files import load_config
+from runbook.google.calls import CallCounter, Deadline, DeadlinePassed, call_api, is_transient, retry_after_seconds
+from runbook.google.clients import GoogleClients, preload_in_background
 from runbook.results import Status
 
 

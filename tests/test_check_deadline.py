@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from runbook.calls import Deadline
 from runbook.checks import within_deadline
+from runbook.google.calls import Deadline
 
 
 async def test_a_check_past_its_deadline_is_cancelled_at_the_deadline_plus_grace() -> None:

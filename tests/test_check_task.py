@@ -57,4 +57,4 @@ def test_the_cli_console_leaves_out_the_runs_story_and_check_task_lines_but_keep
     assert not console_filter.filter(record("prefect.task_runs", logging.ERROR))
     assert console_filter.filter(record("prefect.flow_runs", logging.ERROR))  # "Finished in state Failed(...)"
     assert console_filter.filter(record("prefect.task_runs", logging.CRITICAL))
-    assert console_filter.filter(record("runbook.slack", logging.WARNING))
+    assert console_filter.filter(record("runbook.slack.reporter", logging.WARNING))

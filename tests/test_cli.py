@@ -7,7 +7,7 @@ from xml.etree import ElementTree as ET
 import pytest
 from typer.testing import CliRunner
 
-from runbook.cli import app
+from runbook.app.cli import app
 from simulator.server import Simulator
 from tests.pg import PostgresServer
 from tests.support import env_file_for

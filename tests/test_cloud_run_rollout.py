@@ -12,8 +12,8 @@ from google.cloud import run_v2
 from google.longrunning import operations_pb2
 
 from runbook.checks import CheckAbort, Finding
-from runbook.config import RunbookConfig, ServiceConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import RunbookConfig, ServiceConfig
+from runbook.google.clients import GoogleClients
 from runbook.results import Status
 from simulator.google.cloud_run_model import revision_name
 from simulator.scenario import Scenario, deep_merge, load_scenario

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from google.cloud import sqladmin_v1beta4 as sql
 
-from runbook.config import CloudSqlConfig, GcpConfig, RunbookConfig
-from runbook.config_file import load_config
-from runbook.gcp import GoogleClients
+from runbook.config.files import load_config
+from runbook.config.models import CloudSqlConfig, GcpConfig, RunbookConfig
+from runbook.google.clients import GoogleClients
 from runbook.results import Status
 from simulator.scenario import Scenario, deep_merge, load_scenario
 from simulator.server import Simulator

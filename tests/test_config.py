@@ -5,9 +5,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from runbook.cli import app
-from runbook.config import RunbookConfig
-from runbook.config_file import PROJECT_ROOT, ConfigError, load_config, read_toml
+from runbook.app.cli import app
+from runbook.config.files import PROJECT_ROOT, ConfigError, load_config, read_toml
+from runbook.config.models import RunbookConfig
 
 runner = CliRunner()
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from runbook.cli import app
-from runbook.config import duplicate_errors
-from runbook.config_file import PROJECT_ROOT, ConfigError, parse_config
+from runbook.app.cli import app
+from runbook.config.files import PROJECT_ROOT, ConfigError, parse_config
+from runbook.config.models import duplicate_errors
 from tests.bad_configs import GENERATORS, BadConfig, all_cases, base, dumps
 
 CASES = all_cases()
@@ -150,7 +150,7 @@ def _refuse(*args, **kwargs):
     raise OSError("network call refused by the config tests")
 socket.socket.connect = socket.socket.connect_ex = socket.create_connection = socket.getaddrinfo = _refuse
 atexit.register(lambda: sys.stderr.write("TRIPWIRE: prefect imported\\n") if "prefect" in sys.modules else None)
-from runbook.cli import app
+from runbook.app.cli import app
 sys.argv[0] = "runbook"
 app()
 """
@@ -185,10 +185,10 @@ _startup: list[float] = []
 
 
 def startup_s() -> float:
-    """Seconds a bare `python -c 'import runbook.cli'` takes here (measured once), to subtract from process timings."""
+    """Seconds a `python -c 'import runbook.app.cli'` takes here (measured once), subtracted from process timings."""
     if not _startup:
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import runbook.cli"], check=True, timeout=60, cwd=PROJECT_ROOT)
+        subprocess.run([sys.executable, "-c", "import runbook.app.cli"], check=True, timeout=60, cwd=PROJECT_ROOT)
         _startup.append(time.perf_counter() - started)
     return _startup[0]
 

@@ -13,9 +13,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from runbook.config import RunbookConfig
-from runbook.config_file import load_config
-from runbook.gcp import GoogleClients
+from runbook.config.files import load_config
+from runbook.config.models import RunbookConfig
+from runbook.google.clients import GoogleClients
 from runbook.results import CheckResult, Phase, Severity, Status
 from simulator.server import Simulator
 from tasks.cloud_sql import cloud_sql_instance

@@ -26,8 +26,8 @@ from typing import Any, TextIO
 import httpx
 import pytest
 
-from runbook.config_file import PROJECT_ROOT
-from runbook.serve import deployment_specs
+from runbook.app.serve import deployment_specs
+from runbook.config.files import PROJECT_ROOT
 from simulator.server import Simulator
 from tests.pg import PostgresServer, free_port
 from tests.support import env_file_for

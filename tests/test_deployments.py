@@ -10,11 +10,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from runbook.cli import app
-from runbook.config_file import available_environments
+from runbook.app.cli import app
+from runbook.app.serve import PREFECT_FILE, DeploymentFileError, deployment_specs, deployments
+from runbook.config.files import available_environments
 from runbook.parameters import HandoffParameters
 from runbook.results import Phase
-from runbook.serve import PREFECT_FILE, DeploymentFileError, deployment_specs, deployments
 
 NAMES = ["staging-handoff/nightly", "staging-handoff/manual", "infrastructure-validation/on-demand"]
 
@@ -154,7 +154,7 @@ def test_top_level_parameters_are_described(built: dict[str, Any], name: str) ->
 def test_entrypoints_load_the_way_prefect_deploy_loads_them(monkeypatch: pytest.MonkeyPatch) -> None:
     from prefect.flows import load_flow_from_entrypoint
 
-    from runbook.serve import load_flow
+    from runbook.app.serve import load_flow
 
     monkeypatch.chdir(PREFECT_FILE.parent.parent)  # `prefect deploy` runs from the project directory
     for spec in deployment_specs():

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from runbook.config import RunbookConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import RunbookConfig
+from runbook.google.clients import GoogleClients
 from runbook.results import CheckResult, Status
 from simulator.google.secret_manager import SIM_E2E_BYPASS_KEY
 from simulator.server import Simulator

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from runbook.calls import CallCounter, Deadline
-from runbook.config import RunbookConfig
+from runbook.config.models import RunbookConfig
+from runbook.google.calls import CallCounter, Deadline
 from runbook.results import Status
 from simulator.netra import HealthFault
 from simulator.server import Simulator

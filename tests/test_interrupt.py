@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runbook.run_registry import RunRegistry
+from runbook.app.run_registry import RunRegistry
 from simulator.server import Simulator
 from tests.support import env_file_for
 
@@ -52,7 +52,7 @@ def _start(sim: Simulator, tmp_path: Path, home: Path, name: str, *phases: str) 
     # No PostgreSQL here: the database check is switched off; everything else runs against the simulator.
     env_file = env_file_for(sim, tmp_path, {"checks": {"database-connectivity": {"enabled": False}}})
     report = tmp_path / f"{name}.json"
-    args = [sys.executable, "-m", "runbook.cli", "run", "--env", str(env_file), "--report", str(report)]
+    args = [sys.executable, "-m", "runbook.app.cli", "run", "--env", str(env_file), "--report", str(report)]
     for phase in phases:
         args += ["--phase", phase]
     process = subprocess.Popen(
@@ -93,7 +93,7 @@ def _servers_of(pid: int) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"runbook.prefect_server" in argv and str(pid).encode() in argv:
+        if b"runbook.app.prefect_server" in argv and str(pid).encode() in argv:
             state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0] if (entry / "stat").exists() else "?"
             if state != "Z":
                 found.append(int(entry.name))

@@ -1,4 +1,4 @@
-"""The `load-balancer` check: decisions on real compute_v1 protos, runbook.compute on the wire against compute_v1,
+"""The `load-balancer` check: decisions on real compute_v1 protos, runbook.google.compute on the wire vs compute_v1,
 and the task against the staging simulator."""
 
 import asyncio
@@ -15,9 +15,9 @@ from google.api_core import exceptions as gexc
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
-from runbook import compute
-from runbook.config import BackendServicePolicy, HealthCheckPolicy, LoadBalancerConfig, RunbookConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import BackendServicePolicy, HealthCheckPolicy, LoadBalancerConfig, RunbookConfig
+from runbook.google import compute
+from runbook.google.clients import GoogleClients
 from runbook.results import CheckResult, Status
 from simulator.server import Simulator
 from tasks.load_balancer import (
@@ -139,7 +139,7 @@ def test_failures_come_before_warnings_in_the_summary() -> None:
     assert len(finding.remediation.splitlines()) == 2
 
 
-# --- runbook.compute against compute_v1, on the wire ----------------------------------------------------------
+# --- runbook.google.compute against compute_v1, on the wire ----------------------------------------------------------
 
 BACKEND_JSON = {
     "kind": "compute#backendService",
@@ -189,7 +189,7 @@ def recorder(status: int, answer: dict[str, Any]) -> Iterator[tuple[str, list[tu
 
 
 def both_clients(url: str) -> list[tuple[Any, Any]]:
-    """(backend services, health checks) of compute_v1 and of runbook.compute, pointed at `url`."""
+    """(backend services, health checks) of compute_v1 and of runbook.google.compute, pointed at `url`."""
     kwargs: dict[str, Any] = {
         "transport": "rest",
         "credentials": AnonymousCredentials(),
@@ -230,7 +230,7 @@ def test_compute_reads_send_what_compute_v1_sends() -> None:
 
 
 def answered(answer: dict[str, Any], read: str) -> tuple[Any, Any]:
-    """The same answer read by compute_v1 and by runbook.compute (`read`: backend, health or check)."""
+    """The same answer read by compute_v1 and by runbook.google.compute (`read`: backend, health or check)."""
     with recorder(200, answer) as (url, _):
         found = []
         for backends, checks in both_clients(url):

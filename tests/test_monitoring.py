@@ -8,11 +8,11 @@ import pytest
 from google.cloud import monitoring_v3
 
 from runbook.catalog import CATALOG
-from runbook.config import MonitoringConfig, RunbookConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import MonitoringConfig, RunbookConfig
+from runbook.google.clients import GoogleClients
 from runbook.results import CheckResult, PhaseResult, PhaseStatus, RunReport, Severity, Status, Verdict, gate
-from runbook.slack_messages import thread_reply
-from runbook.slack_store import Changes
+from runbook.slack.messages import thread_reply
+from runbook.slack.store import Changes
 from simulator.server import Simulator
 from tasks.monitoring import (
     Window,

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from runbook.config import PerformanceConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import PerformanceConfig
+from runbook.google.clients import GoogleClients
 from runbook.results import Status
 from simulator.google.secret_manager import SIM_E2E_BYPASS_KEY
 from simulator.server import Simulator

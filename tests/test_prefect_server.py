@@ -19,15 +19,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runbook.interrupts import Interrupts
-from runbook.prefect_server import (
+from runbook.app.interrupts import Interrupts
+from runbook.app.prefect_server import (
     PrefectServer,
     PrefectServerError,
     find_running_server,
     is_healthy,
     start_private_server,
 )
-from runbook.run_registry import RunEntry, RunRegistry, is_alive, process_start_time, stop_orphaned_server
+from runbook.app.run_registry import RunEntry, RunRegistry, is_alive, process_start_time, stop_orphaned_server
 from tests.support import serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +106,7 @@ def test_the_private_server_dies_with_a_sigkilled_parent_and_writes_private_file
         [
             sys.executable,
             "-c",
-            "import sys, time; from runbook.prefect_server import start_private_server; "
+            "import sys, time; from runbook.app.prefect_server import start_private_server; "
             f"s = start_private_server(__import__('pathlib').Path({str(home)!r})); print(s.pid, flush=True); "
             "time.sleep(120)",
         ],
@@ -218,7 +218,7 @@ def _orphan(home: Path, ephemeral: str) -> int:
 
 
 def test_an_orphaned_ephemeral_server_on_this_home_is_stopped_others_are_left_alone(tmp_path: Path) -> None:
-    from runbook.run_registry import orphaned_prefect_servers, stop_orphaned_prefect_servers
+    from runbook.app.run_registry import orphaned_prefect_servers, stop_orphaned_prefect_servers
 
     home, other = tmp_path / "home", tmp_path / "other"
     ours, operators, elsewhere = _orphan(home, "1"), _orphan(home, ""), _orphan(other, "1")

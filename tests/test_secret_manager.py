@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from google.cloud import secretmanager_v1
 
-from runbook.config import RunbookConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import RunbookConfig
+from runbook.google.clients import GoogleClients
 from runbook.results import CheckResult, Status
 from simulator.server import Simulator
 from tasks.cloud_run import service_drift_check

@@ -6,8 +6,8 @@ import time
 import pytest
 from google.cloud import run_v2
 
-from runbook.config import RunbookConfig, ServiceConfig
-from runbook.gcp import GoogleClients
+from runbook.config.models import RunbookConfig, ServiceConfig
+from runbook.google.clients import GoogleClients
 from runbook.results import CheckResult, Status
 from simulator.server import Simulator
 from tasks.cloud_run import (
@@ -337,7 +337,7 @@ def test_hanging_service_read_ends_in_error_within_the_deadline() -> None:
 
 async def _connector_and_drift_sharing_reads(config: RunbookConfig) -> list[CheckResult]:
     """vpc-connector and service-drift concurrently, sharing their reads as phase 1 does."""
-    from runbook.shared_reads import ConnectorReads
+    from runbook.google.shared_reads import ConnectorReads
     from tasks.vpc_access import vpc_connector
 
     clients, shared = GoogleClients(config.gcp), ConnectorReads()

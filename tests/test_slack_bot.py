@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from runbook.chatops_commands import Command, UsageError, parse
 from runbook.results import Phase
-from runbook.slack_approval import (
+from runbook.slack.approval import (
     ApprovalRequest,
     ApproverCheck,
     ButtonValue,
@@ -17,6 +16,7 @@ from runbook.slack_approval import (
     note_modal,
     read_note_submission,
 )
+from runbook.slack.commands import Command, UsageError, parse
 from simulator.server import Simulator
 
 RUN = "6f1c2f0e-1111-2222-3333-444455556666"

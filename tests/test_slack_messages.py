@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block
 
-from runbook.config import TeamRoute
-from runbook.config_file import ConfigError, load_config
+from runbook.config.files import ConfigError, load_config
+from runbook.config.models import TeamRoute
 from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus, RunReport, Severity, Status
-from runbook.slack_messages import (
+from runbook.slack.messages import (
     EVIDENCE_CHARS,
     MAX_BLOCKS,
     RERUN_ACTION,
@@ -36,7 +36,7 @@ from runbook.slack_messages import (
     thread_reply,
     webhook_run_message,
 )
-from runbook.slack_store import Changes, CheckHistory
+from runbook.slack.store import Changes, CheckHistory
 
 T0 = datetime(2025, 9, 18, 2, 0, tzinfo=UTC)
 NO_CHANGES = Changes((), {}, ())

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from slack_sdk.models.blocks import Block
 
-from runbook.config import RunbookConfig
+from runbook.config.models import RunbookConfig
 from runbook.results import (
     PHASE_TITLES,
     CheckResult,
@@ -30,8 +30,8 @@ from runbook.results import (
     Status,
     gate,
 )
-from runbook.slack import DeliveryLimits, SlackReporter
-from runbook.slack_store import ParentStore, RunHistory
+from runbook.slack.reporter import DeliveryLimits, SlackReporter
+from runbook.slack.store import ParentStore, RunHistory
 from simulator.scenario import Scenario, load_scenario
 from simulator.server import Simulator
 from simulator.slack import conversation, render_conversation

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus, RunReport, Severity, Status
-from runbook.slack_store import CheckHistory, ParentStore, RunHistory, compare, default_store_dir, next_snapshot
+from runbook.slack.store import CheckHistory, ParentStore, RunHistory, compare, default_store_dir, next_snapshot
 
 T0 = datetime(2025, 9, 18, 2, 0, tzinfo=UTC)
 

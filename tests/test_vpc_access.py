@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from google.cloud import vpcaccess_v1
 
-from runbook.config import RunbookConfig, VpcConnectorConfig
-from runbook.config_file import load_config
-from runbook.gcp import GoogleClients
+from runbook.config.files import load_config
+from runbook.config.models import RunbookConfig, VpcConnectorConfig
+from runbook.google.clients import GoogleClients
 from runbook.results import Status
 from simulator.scenario import Scenario, load_scenario
 from simulator.server import Simulator

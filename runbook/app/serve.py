@@ -5,7 +5,7 @@ pool and its workers; this module reads the same file and builds the same deploy
 descriptions, tags, parameters, schedules) as `RunnerDeployment`s for Prefect's `serve`, for teams without a
 worker. Work pool, build and pull steps are ignored here: a served flow runs in this process's environment.
 
-    from runbook.serve import deployments
+    from runbook.app.serve import deployments
     for deployment in deployments():
         print(deployment.flow_name, deployment.name, deployment.schedules)
 """
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from runbook.config_file import PROJECT_ROOT
+from runbook.config.files import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -160,7 +160,7 @@ def serve_deployments(path: Path = PREFECT_FILE, names: Iterable[str] | None = N
     """
     from prefect import serve
 
-    from runbook.slack_bot import start_in_background
+    from runbook.slack.bot import start_in_background
 
     start_in_background()  # Slack ChatOps alongside, when an environment has [slack.chatops] and the app token is set
     serve(*deployments(path, names), limit=limit)

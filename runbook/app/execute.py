@@ -1,6 +1,6 @@
 """Running the plan from the command line: the handoff flow with live progress, interruptible, then the report.
 
-The flow runs in a worker thread with its own event loop, against the API `runbook.prefect_server` chose; the main
+The flow runs in a worker thread with its own event loop, against the API `runbook.app.prefect_server` chose; the main
 thread only waits and handles SIGINT/SIGTERM. That keeps the signals away from Prefect's engine (which would raise
 in whatever the main thread was doing) and lets an interrupted run end in order:
 
@@ -23,14 +23,14 @@ from typing import Any
 
 from rich.console import Console
 
-from runbook.config import RunbookConfig
-from runbook.interrupts import Interrupts
+from runbook.app.interrupts import Interrupts
+from runbook.app.prefect_server import PrefectServer
+from runbook.app.run_registry import RunEntry, RunRegistry, process_start_time, stop_orphaned_server
+from runbook.config.models import RunbookConfig
 from runbook.parameters import HandoffParameters
 from runbook.phases import add_check_listener, add_phase_listener
-from runbook.prefect_server import PrefectServer
 from runbook.report import check_line, print_report
 from runbook.results import PhaseResult, RunReport
-from runbook.run_registry import RunEntry, RunRegistry, process_start_time, stop_orphaned_server
 
 STALE_MESSAGE = "interrupted, no result"
 WIND_DOWN_S = 5.0  # after a signal: how long the flow gets to stop (Prefect marks its subflows Crashed meanwhile)
@@ -152,7 +152,7 @@ class _FlowThread(threading.Thread):
             from prefect.settings import PREFECT_API_URL, temporary_settings
 
             import flows.handoff  # noqa: F401
-            from runbook.gcp import preload_in_background
+            from runbook.google.clients import preload_in_background
 
             preload_in_background()
             self.server.wait_ready(self.startup_timeout_s, give_up=lambda: self.interrupts.signum is not None)
@@ -262,7 +262,7 @@ class _FlowThread(threading.Thread):
         return recorded
 
     async def _tell_slack(self, flow_run_id: str, message: str, cancelled: bool) -> None:
-        from runbook.slack import SlackReporter
+        from runbook.slack.reporter import SlackReporter
 
         reporter = SlackReporter(self.config, trigger=self.parameters.trigger, run_id=flow_run_id, run_url=None)
         try:

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from runbook.config_file import ConfigError, load_config
+from runbook.config.files import ConfigError, load_config
 
 if TYPE_CHECKING:
-    from runbook.config import RunbookConfig
-    from runbook.execute import RunOutcome
-    from runbook.interrupts import Interrupts
-    from runbook.prefect_server import PrefectServer
+    from runbook.app.execute import RunOutcome
+    from runbook.app.interrupts import Interrupts
+    from runbook.app.prefect_server import PrefectServer
+    from runbook.config.models import RunbookConfig
 
 app = typer.Typer(
     name="runbook",
@@ -96,7 +96,7 @@ def config_validate(env: EnvOption) -> None:
 @config_app.command("schema")
 def config_schema() -> None:
     """Print the JSON Schema of an environment file (for editors)."""
-    from runbook.config import RunbookConfig
+    from runbook.config.models import RunbookConfig
 
     schema = RunbookConfig.model_json_schema()
     # `timeouts` is filled from the profile, so neither it nor its fields are required in the file.
@@ -176,8 +176,8 @@ def run(
         )
         raise typer.Exit(EXIT_USAGE)
     _prefect_defaults(verbose)
-    from runbook.interrupts import EXIT_CODES, Interrupts
-    from runbook.prefect_server import PrefectServerError, prepare_server
+    from runbook.app.interrupts import EXIT_CODES, Interrupts
+    from runbook.app.prefect_server import PrefectServerError, prepare_server
 
     interrupts = Interrupts()
     umask = os.umask(0o077)  # what the run writes under PREFECT_HOME (stores, registry, Prefect's files): 0600/0700
@@ -255,7 +255,7 @@ def _run_flow(
     server: "PrefectServer",
     interrupts: "Interrupts",
 ) -> "RunOutcome":
-    from runbook.execute import execute
+    from runbook.app.execute import execute
     from runbook.parameters import HandoffParameters
     from runbook.results import Phase
 
@@ -297,7 +297,7 @@ def serve(
 ) -> None:
     """Serve the deployments of deployments/prefect.yaml from this process (no work pool, no worker); Ctrl-C stops."""
     _prefect_defaults(verbose)
-    from runbook.serve import PREFECT_FILE, DeploymentFileError, deployments, serve_deployments
+    from runbook.app.serve import PREFECT_FILE, DeploymentFileError, deployments, serve_deployments
 
     path = prefect_file or PREFECT_FILE
     try:
@@ -336,8 +336,8 @@ def slack_bot(
 
     _prefect_defaults(verbose)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from runbook.config_file import available_environments
-    from runbook.slack_bot import BotSetupError, load_environments, run_bot
+    from runbook.config.files import available_environments
+    from runbook.slack.bot import BotSetupError, load_environments, run_bot
 
     try:
         environments = load_environments(env or available_environments())
@@ -357,7 +357,7 @@ def slack_bot(
         console.print("Slack ChatOps stopped.")
 
 
-def main() -> None:  # pragma: no cover - console script entry for `python -m runbook.cli`
+def main() -> None:  # pragma: no cover - console script entry for `python -m runbook.app.cli`
     sys.exit(app())
 
 

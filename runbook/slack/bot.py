@@ -29,9 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runbook.chatops_commands import Command, UsageError, parse, usage
-from runbook.config import ChatOpsConfig, RunbookConfig
-from runbook.slack_approval import (
+from runbook.config.models import ChatOpsConfig, RunbookConfig
+from runbook.slack.approval import (
     ACTION_APPROVE,
     ACTION_APPROVE_NOTE,
     ACTION_REJECT,
@@ -45,12 +44,14 @@ from runbook.slack_approval import (
     read_note_submission,
     record_refusal,
 )
-from runbook.slack_messages import RERUN_ACTION
+from runbook.slack.commands import Command, UsageError, parse, usage
+from runbook.slack.messages import RERUN_ACTION
+from runbook.slack.tokens import read_secret
 
-logger = logging.getLogger("runbook.slack_bot")
-logging.getLogger("runbook.slack_bot.sdk").setLevel(logging.INFO)  # slack-sdk logs bodies at DEBUG: never
+logger = logging.getLogger("runbook.slack.bot")
+logging.getLogger("runbook.slack.bot.sdk").setLevel(logging.INFO)  # slack-sdk logs bodies at DEBUG: never
 
-ACTION_RERUN = RERUN_ACTION  # the button of a failed run's parent message (runbook.slack_messages)
+ACTION_RERUN = RERUN_ACTION  # the button of a failed run's parent message (runbook.slack.messages)
 PAUSE_KEY = "redeploy-approval"  # runbook.approval.PAUSE_KEY
 RESPONSE_KEY = f"paused-{PAUSE_KEY}-response"  # where Prefect keeps the answer once the pause is resumed
 PREFECT_TIMEOUT_S = 30.0
@@ -275,7 +276,7 @@ class ChatOpsBot:
 
     async def decide(self, user: str, value: ButtonValue, approve: bool, note: str, channel: str, ts: str) -> None:
         """Resume the paused run with the UI form's input; else say clearly why nothing changed."""
-        from runbook.slack_approval import Decision
+        from runbook.slack.approval import Decision
 
         lock = self._locks.setdefault(value.flow_run_id, asyncio.Lock())
         async with lock:  # two clicks in this process: the second one finds the run resumed
@@ -316,7 +317,7 @@ class ChatOpsBot:
 
     async def show_decision(self, channel: str, ts: str, value: ButtonValue, decision: Any) -> None:
         """Update the approval message in place: who, when, the note; the buttons go."""
-        from runbook.slack_approval import decided_outcome_blocks
+        from runbook.slack.approval import decided_outcome_blocks
 
         kept = [b for b in self._messages.get((channel, ts), []) if b.get("block_id") != APPROVAL_BLOCK]
         kept = [b for b in kept if b.get("type") != "context"]
@@ -478,22 +479,9 @@ def _slack_error(error: BaseException) -> str:
 # ---- tokens, connection, entry points -------------------------------------------------------------------------
 
 
-async def read_secret(env_name: str | None, block_name: str | None) -> str | None:
-    """An env var's value, else a Prefect Secret block's (only when configured); never logged."""
-    if env_name and os.environ.get(env_name, "").strip():
-        return os.environ[env_name].strip()
-    if not block_name:
-        return None
-    from prefect.blocks.system import Secret
-
-    async with asyncio.timeout(PREFECT_TIMEOUT_S):
-        block: Any = await Secret.aload(block_name)
-    return str(block.get()).strip() or None
-
-
 def load_environments(names: list[str]) -> dict[str, Environment]:
     """The environments to serve (those with [slack.chatops]); BotSetupError when none has it."""
-    from runbook.config_file import load_config
+    from runbook.config.files import load_config
 
     served = {}
     for name in names:
@@ -527,7 +515,7 @@ async def run_bot(
             f"no app-level token: set env {chatops.app_token_env} or [slack.chatops] app_token_block "
             "(xapp-..., scope connections:write)"
         )
-    sdk_logger = logging.getLogger("runbook.slack_bot.sdk")
+    sdk_logger = logging.getLogger("runbook.slack.bot.sdk")
     web = AsyncWebClient(
         token=bot_token, base_url=first.slack.api_base_url, timeout=int(SLACK_TIMEOUT_S), logger=sdk_logger
     )
@@ -550,7 +538,7 @@ async def run_bot(
 def start_in_background(names: list[str] | None = None) -> threading.Thread | None:
     """`runbook serve` with ChatOps: the bot in a daemon thread when an environment has [slack.chatops] and the
     app token is there; None (with the reason logged) otherwise."""
-    from runbook.config_file import available_environments
+    from runbook.config.files import available_environments
 
     try:
         environments = load_environments(names or available_environments())

@@ -3,7 +3,7 @@
 Production: Google's endpoints with Application Default Credentials. With `[gcp.endpoints]` set (the simulator):
 that address with anonymous credentials. REST transport everywhere the library has one; gRPC for Cloud
 Monitoring, plaintext to a local target. Compute's three reads go through google-auth's AuthorizedSession with
-google-api-core's error mapping (`runbook.compute`), the same pieces the compute_v1 REST transport uses.
+google-api-core's error mapping (`runbook.google.compute`), the same pieces the compute_v1 REST transport uses.
 """
 
 import contextlib
@@ -12,11 +12,11 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from runbook.calls import deadline_paused
-from runbook.config import GcpConfig
+from runbook.config.models import GcpConfig
+from runbook.google.calls import deadline_paused
 
 if TYPE_CHECKING:
-    from runbook.compute import BackendServicesClient, HealthChecksClient
+    from runbook.google.compute import BackendServicesClient, HealthChecksClient
 
 T = TypeVar("T")
 
@@ -33,14 +33,14 @@ VIEWER_ROLES = {
 
 # The library each client needs, by the names `prepare` takes, in the order `preload_in_background` imports them:
 # the one that pays google.api_core first, then the cheapest, so most checks find theirs early (secrets, phase 1's
-# longest chain, needs secretmanager). Compute's reads go through `runbook.compute` (google-auth's
+# longest chain, needs secretmanager). Compute's reads go through `runbook.google.compute` (google-auth's
 # AuthorizedSession): google-cloud-compute's package imports every Compute type (1.4-3 s of CPU and ~95 MB here,
 # docs/benchmarks.md) for three reads.
 CLIENT_MODULES = {
     "vpcaccess": "google.cloud.vpcaccess_v1",
     "secretmanager": "google.cloud.secretmanager_v1",
-    "backend_services": "runbook.compute",
-    "health_checks": "runbook.compute",
+    "backend_services": "runbook.google.compute",
+    "health_checks": "runbook.google.compute",
     "monitoring": "google.cloud.monitoring_v3",
     "sql_instances": "google.cloud.sqladmin_v1beta4",
     "run_services": "google.cloud.run_v2",
@@ -85,7 +85,7 @@ class GoogleClients:
     """Clients for one project, created on first use and shared by the checks of a run (thread-safe).
 
     `prepare` starts building clients in the background and returns at once; each accessor then waits only for
-    its own client, and that wait is not counted against the waiting check's deadline (`runbook.calls`).
+    its own client, and that wait is not counted against the waiting check's deadline (`runbook.google.calls`).
     """
 
     def __init__(self, gcp: GcpConfig) -> None:
@@ -176,7 +176,7 @@ class GoogleClients:
     @property
     def backend_services(self) -> "BackendServicesClient":
         def build() -> "BackendServicesClient":
-            from runbook.compute import BackendServicesClient
+            from runbook.google.compute import BackendServicesClient
 
             return BackendServicesClient(self.gcp.endpoints.for_api("compute"))
 
@@ -185,7 +185,7 @@ class GoogleClients:
     @property
     def health_checks(self) -> "HealthChecksClient":
         def build() -> "HealthChecksClient":
-            from runbook.compute import HealthChecksClient
+            from runbook.google.compute import HealthChecksClient
 
             return HealthChecksClient(self.gcp.endpoints.for_api("compute"))
 

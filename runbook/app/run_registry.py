@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from runbook.slack_store import default_store_dir
+from runbook.slack.store import default_store_dir
 
 RUNS_DIR = "runs"
 
@@ -131,7 +131,7 @@ def stop_orphaned_server(entry: RunEntry) -> bool:
     return True
 
 
-_SERVER_MARKERS = (b"prefect.server.api.server:create_app", b"runbook.prefect_server")
+_SERVER_MARKERS = (b"prefect.server.api.server:create_app", b"runbook.app.prefect_server")
 
 
 def orphaned_prefect_servers(home: Path) -> list[int]:

@@ -11,9 +11,29 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from runbook.checks import CheckContext, no_answer
+from runbook.google.calls import Deadline
+
+T = TypeVar("T")
+
+
+class ReadContext(Protocol):
+    """What a shared read needs of the check that asks (the core's CheckContext is one)."""
+
+    @property
+    def deadline(self) -> Deadline: ...
+
+    @property
+    def clients(self) -> Any: ...
+
+    async def call_optional(self, api: str, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T | None:
+        """A call whose 404 answers None."""
+        ...
+
+    def no_answer(self, api: str, what: str, detail: str) -> Exception:
+        """The error a check ends with when `api` gave no answer for `what` in time."""
+        ...
 
 
 class SharedReads:
@@ -23,7 +43,7 @@ class SharedReads:
         self._lock = threading.Lock()
         self._answers: dict[str, concurrent.futures.Future[Any]] = {}
 
-    async def read(self, ctx: CheckContext, key: str, fetch: Callable[[], Awaitable[Any]], api: str, what: str) -> Any:
+    async def read(self, ctx: ReadContext, key: str, fetch: Callable[[], Awaitable[Any]], api: str, what: str) -> Any:
         """The answer for `key`: fetched by the first check to ask, awaited by the others within their deadline."""
         with self._lock:
             answer = self._answers.get(key)
@@ -43,7 +63,7 @@ class SharedReads:
             waiting = asyncio.shield(asyncio.wrap_future(answer))
             return await asyncio.wait_for(waiting, timeout=ctx.deadline.remaining)
         except TimeoutError:
-            raise no_answer(api, what, f"not within the {ctx.deadline.seconds:g} s deadline") from None
+            raise ctx.no_answer(api, what, f"not within the {ctx.deadline.seconds:g} s deadline") from None
         except Exception:  # the other check's read failed: read on our own, for our own verdict
             return await fetch()
 
@@ -51,7 +71,7 @@ class SharedReads:
 class ConnectorReads(SharedReads):
     """The VPC connectors read in a phase (vpc-connector and service-drift), by full resource name."""
 
-    async def connector(self, ctx: CheckContext, name: str) -> Any | None:
+    async def connector(self, ctx: ReadContext, name: str) -> Any | None:
         """`connectors.get` of `name` (projects/P/locations/R/connectors/N), None when it does not exist (404)."""
 
         async def fetch() -> Any | None:

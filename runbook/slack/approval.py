@@ -2,7 +2,7 @@
 
 Pure builders (Block Kit from `slack_sdk.models`, validated when rendered) plus two small I/O pieces:
 `describe_changes` reads each service's current revision, `ApproverCheck` resolves user groups with
-`usergroups.users.list`. The bot (`runbook.slack_bot`) and the paused run (`runbook.approval`) use them; the flow run
+`usergroups.users.list`. The bot (`runbook.slack.bot`) and the paused run (`runbook.approval`) use them; the flow run
 is resumed with the same input the Prefect UI form takes (`runbook.approval.RedeployApproval`).
 
 Refused attempts are kept with the run in Prefect, as flow run inputs keyed `runbook-chatops-refusal-<id>`, so the
@@ -35,9 +35,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from runbook.config import RunbookConfig
+from runbook.config.models import RunbookConfig
 
-logger = logging.getLogger("runbook.slack_approval")
+logger = logging.getLogger("runbook.slack.approval")
 
 ACTION_APPROVE = "runbook_approve"
 ACTION_APPROVE_NOTE = "runbook_approve_note"
@@ -298,7 +298,7 @@ async def describe_changes(
     config: RunbookConfig, names: list[str], timeout_s: float = 5.0
 ) -> tuple[ServiceChange, ...]:
     """Each service's serving revision and next generation from Cloud Run; unknown where the read fails."""
-    from runbook.gcp import GoogleClients
+    from runbook.google.clients import GoogleClients
 
     clients = GoogleClients(config.gcp)
 
@@ -376,7 +376,7 @@ async def announce(
     """Post the approval request in the run's Slack thread when [slack.chatops] is configured; never raises.
 
     `parameters` are the handoff run's (environment, slack_channel); the thread is the run's parent message
-    (runbook.slack_store.ParentStore), else the message goes to the run's channel.
+    (runbook.slack.store.ParentStore), else the message goes to the run's channel.
     """
     try:
         return await _announce(flow_run_id, parameters, services, timeout_s)
@@ -390,9 +390,9 @@ async def _announce(
 ) -> PostedApproval | None:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from runbook.config_file import load_config
-    from runbook.slack_bot import read_secret
-    from runbook.slack_store import ParentStore
+    from runbook.config.files import load_config
+    from runbook.slack.store import ParentStore
+    from runbook.slack.tokens import read_secret
 
     config = load_config(str(parameters.get("environment") or "staging"))
     chatops = config.slack.chatops

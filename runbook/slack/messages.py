@@ -3,7 +3,7 @@
 Every builder returns a `SlackMessage`: validated blocks (`slack_sdk.models.blocks`, within Slack's limits) and a
 plain-text fallback. User-visible content that came from checks is escaped for mrkdwn; evidence values under secret
 key names (`password`, `access_token`, `X-E2E-Bypass-Key`, ...; not `token_ms` or `password_env`) are redacted, and
-long evidence is truncated with the entries about failing resources first. Only `runbook.slack` sends them.
+long evidence is truncated with the entries about failing resources first. Only `runbook.slack.reporter` sends them.
 """
 
 import json
@@ -26,7 +26,7 @@ from slack_sdk.models.blocks import (
 
 from runbook.report import STATUS_ICON
 from runbook.results import PHASE_TEAMS, PHASE_TITLES, CheckResult, Phase, PhaseResult, PhaseStatus, RunReport, Status
-from runbook.slack_store import Changes
+from runbook.slack.store import Changes
 
 MAX_BLOCKS = 50
 SECTION_CHARS = 3000

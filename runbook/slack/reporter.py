@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from runbook.config import RunbookConfig, TeamRoute
+from runbook.config.models import RunbookConfig, TeamRoute
 from runbook.results import PHASE_TEAMS, Phase, PhaseResult, PhaseStatus, RunReport
-from runbook.slack_messages import (
+from runbook.slack.messages import (
     FROM_STATUS,
     PhaseLine,
     PhaseState,
@@ -44,9 +44,9 @@ from runbook.slack_messages import (
     thread_reply,
     webhook_run_message,
 )
-from runbook.slack_store import Changes, CheckHistory, ParentStore, RunHistory, compare
+from runbook.slack.store import Changes, CheckHistory, ParentStore, RunHistory, compare
 
-logger = logging.getLogger("runbook.slack")
+logger = logging.getLogger("runbook.slack.reporter")
 # slack-sdk logs request bodies and the webhook URL at DEBUG when its logger's own level allows it: never let it.
 _sdk_logger = logging.getLogger("runbook.slack.sdk")
 _sdk_logger.setLevel(logging.INFO)

@@ -120,7 +120,7 @@ class _ComputeClient:
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
     ) -> M:
-        if retry is not None:  # retries belong to runbook.calls, inside the check's deadline
+        if retry is not None:  # retries belong to runbook.google.calls, inside the check's deadline
             raise TypeError(f"retry must be None (the caller retries), got {retry!r}")
         from urllib.parse import urlencode
 

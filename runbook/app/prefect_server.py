@@ -162,7 +162,7 @@ def start_private_server(home: Path | None = None) -> PrefectServer:
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     log_dir = home / "runbook"
     log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    from runbook.run_registry import stop_orphaned_prefect_servers
+    from runbook.app.run_registry import stop_orphaned_prefect_servers
 
     stop_orphaned_prefect_servers(home)  # a server left by a killed run holds this database open
     for path in [log_dir, *home.glob("prefect.db*")]:  # made by an earlier Prefect with the default umask
@@ -181,7 +181,7 @@ def start_private_server(home: Path | None = None) -> PrefectServer:
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "runbook.prefect_server", str(os.getpid()), str(port)],
+            [sys.executable, "-m", "runbook.app.prefect_server", str(os.getpid()), str(port)],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=fd,

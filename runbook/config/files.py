@@ -19,9 +19,9 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from runbook.config import PATTERN_DESCRIPTIONS, RULE_ERROR, RunbookConfig
+from runbook.config.models import PATTERN_DESCRIPTIONS, RULE_ERROR, RunbookConfig
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # An environment file is a few kilobytes; a megabyte is already a pasted dump. Bounding it keeps every answer fast
 # (tomllib reads about 2 MB/s on a busy 2-core machine).

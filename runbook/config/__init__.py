@@ -1,0 +1,1 @@
+"""Configuration: the validated models of an environment file, their validators, reading files, the JSON Schema."""

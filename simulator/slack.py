@@ -75,10 +75,14 @@ class SlackState(BaseModel):
     )
 
     def names(self) -> dict[str, str]:
-        """Id -> readable name of every user group (@handle), member (@name) and channel (#name)."""
+        """Id -> readable name of every user group (@handle), member (@name) and channel (#name).
+
+        Members include the people of `[slack.socket_mode]` (approvers, who click): they are in this workspace too.
+        """
+        members = {**self.socket_mode.people, **self.users}
         return {
             **{gid: f"@{handle.removeprefix('@')}" for gid, handle in self.usergroups.items()},
-            **{uid: f"@{name.removeprefix('@')}" for uid, name in self.users.items()},
+            **{uid: f"@{name.removeprefix('@')}" for uid, name in members.items()},
             **{cid: f"#{name}" for name, cid in self.channels.items()},
         }
 

@@ -275,3 +275,11 @@ def test_read_back_shows_mentions_by_name_and_whom_each_message_pings(
     ]
     unknown_workspace = render_conversation(log)  # without the workspace's names: labels, every mention pings
     assert "(pings @infra-oncall)" in unknown_workspace and "nobody" not in unknown_workspace
+
+
+def test_read_back_knows_the_people_who_click(url: str, log: RequestLog, state: SlackState) -> None:
+    """local.toml's approver by member id and the platform on-call who approves are people of this workspace."""
+    web = client(url)
+    web.chat_postMessage(channel="#staging-deploys", text="approvers: <@U0SIMLEAD01>, approved by <@U0SIMPLAT01>")
+    lines = [line.strip() for line in render_conversation(log, state.names()).splitlines()[1:]]
+    assert lines == ["[1732900000.000100] approvers: @lead, approved by @alice", "(pings @lead, @alice)"]

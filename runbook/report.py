@@ -150,8 +150,18 @@ def write_json(report: RunReport, path: Path) -> None:
     path.write_text(json.dumps(report.to_json(), indent=2, default=str) + "\n")
 
 
+def _passes_with_warning(check: CheckResult) -> bool:
+    """A FAIL or ERROR that does not close the gate (P2): the run passes with warnings and exits 0."""
+    return check.status in (Status.FAIL, Status.ERROR) and not check.blocking
+
+
 def junit_xml(report: RunReport) -> str:
-    """JUnit XML for CI systems: one testsuite per phase, one testcase per check."""
+    """JUnit XML for CI systems: one testsuite per phase, one testcase per check.
+
+    CI shows red exactly when `runbook run` exits non-zero: a blocking problem (P0/P1 FAIL or ERROR) is a
+    `<failure>`/`<error>`; a P2 FAIL or ERROR, which passes the run with warnings, is `<skipped>` with a message
+    saying so; a WARN and every problem's detail (remediation, evidence) go to `<system-out>`.
+    """
     suites = ET.Element("testsuites", name=f"staging-runbook {report.environment}")
     for phase in report.phases:
         suite = ET.SubElement(
@@ -159,9 +169,9 @@ def junit_xml(report: RunReport) -> str:
             "testsuite",
             name=phase.phase.value,
             tests=str(len(phase.checks)),
-            failures=str(sum(c.status == Status.FAIL for c in phase.checks)),
-            errors=str(sum(c.status == Status.ERROR for c in phase.checks)),
-            skipped=str(sum(c.status == Status.SKIPPED for c in phase.checks)),
+            failures=str(sum(c.blocking and c.status == Status.FAIL for c in phase.checks)),
+            errors=str(sum(c.blocking and c.status == Status.ERROR for c in phase.checks)),
+            skipped=str(sum(c.status == Status.SKIPPED or _passes_with_warning(c) for c in phase.checks)),
             time=f"{phase.duration_s:.3f}",
         )
         for check in phase.checks:
@@ -174,10 +184,14 @@ def junit_xml(report: RunReport) -> str:
             )
             evidence = json.dumps(check.evidence, default=str)
             detail = f"{check.summary}\nremediation: {check.remediation}\nevidence: {evidence}"
-            if check.status == Status.FAIL:
+            if check.blocking and check.status == Status.FAIL:
                 ET.SubElement(case, "failure", message=check.summary, type=check.severity.value).text = detail
-            elif check.status == Status.ERROR:
+            elif check.blocking:
                 ET.SubElement(case, "error", message=check.summary, type=check.severity.value).text = detail
+            elif _passes_with_warning(check):
+                message = f"{check.severity.value} {check.status.value} (does not fail the run): {check.summary}"
+                ET.SubElement(case, "skipped", message=message)
+                ET.SubElement(case, "system-out").text = f"{check.status.value}: {detail}"
             elif check.status == Status.SKIPPED:
                 ET.SubElement(case, "skipped", message=check.summary)
             elif check.status == Status.WARN:

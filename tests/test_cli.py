@@ -40,6 +40,25 @@ def test_dry_run_prints_the_plan_and_calls_nothing(tmp_path: Path) -> None:
         assert "Plan for sim" in result.output and sim.log.entries() == []
 
 
+@pytest.mark.parametrize(
+    "phases",
+    [
+        ["--phase", "infrastructure", "restoration"],  # as README's table writes it
+        ["--phase", "infrastructure", "--phase", "restoration"],
+        ["-p", "restoration", "infrastructure"],  # always run in plan order
+    ],
+)
+def test_phases_follow_one_phase_option_or_repeat_it(phases: list[str]) -> None:
+    result = runner.invoke(app, ["run", "--env", "local", *phases, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "Dry run of phases infrastructure, restoration: nothing was called." in result.output
+
+
+def test_an_unknown_phase_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["run", "--env", "local", "--phase", "infrastructure", "restore", "--dry-run"])
+    assert result.exit_code == 2 and "'restore' is not one of" in result.output
+
+
 def test_redeploy_without_approve_is_refused_before_anything_runs(tmp_path: Path) -> None:
     with Simulator("healthy") as sim:
         result = runner.invoke(app, ["run", "--env", str(env_file_for(sim, tmp_path)), "--redeploy"])

@@ -146,7 +146,14 @@ def simulate(
 def run(
     env: EnvOption,
     phase: Annotated[
-        list[PhaseName] | None, typer.Option("--phase", "-p", help="Phase(s) to run; default: all, in order.")
+        list[PhaseName] | None,
+        typer.Option(
+            "--phase", "-p", help="Phase(s) to run, always in plan order; repeat it or list more after it. Default: all."
+        ),
+    ] = None,
+    more_phases: Annotated[
+        list[PhaseName] | None,
+        typer.Argument(metavar="PHASE", help="More phases: --phase infrastructure restoration.", show_default=False),
     ] = None,
     report: Annotated[Path | None, typer.Option(help="Write the JSON report to this file.")] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML (one testcase per check) to this file.")] = None,
@@ -163,10 +170,12 @@ def run(
     except ConfigError as error:
         _print_config_error(error)
         raise typer.Exit(EXIT_USAGE) from None
+    phases = _phases([*(phase or []), *(more_phases or [])])
     if dry_run:
         from runbook.plan import render_plan
 
         console.print(render_plan(config))
+        console.print(f"Dry run of phases {', '.join(phases)}: nothing was called.")
         return
     if redeploy and not approve:
         errors.print(
@@ -192,7 +201,7 @@ def run(
                 from runbook.check_task import story_off_the_console
 
                 story_off_the_console()
-            outcome = _run_flow(config, env, phase, redeploy, approve, approval_timeout, trigger, server, interrupts)
+            outcome = _run_flow(config, env, phases, redeploy, approve, approval_timeout, trigger, server, interrupts)
         except PrefectServerError as error:
             errors.print(f"[red]{error}[/]", markup=True, soft_wrap=True)
             raise typer.Exit(EXIT_FAILED) from None
@@ -229,6 +238,11 @@ def run(
     raise typer.Exit(EXIT_FAILED if result.verdict.value == "failed" else EXIT_PASSED)
 
 
+def _phases(asked: list[PhaseName]) -> list[PhaseName]:
+    """The phases asked for, once each and in plan order; none asked: all."""
+    return [p for p in PhaseName if p in asked] if asked else list(PhaseName)
+
+
 def _import_flows_in_background() -> None:
     """Prefect and the flows are the first thing the run needs once the API answers: start importing them now."""
     import importlib
@@ -247,7 +261,7 @@ def _import_flows_in_background() -> None:
 def _run_flow(
     config: "RunbookConfig",
     env: str,
-    phase: list[PhaseName] | None,
+    phases: list[PhaseName],
     redeploy: bool,
     approve: bool,
     approval_timeout: int,
@@ -261,7 +275,7 @@ def _run_flow(
 
     parameters = HandoffParameters(
         environment=env,  # a name in environments/ or a path: the flow loads it again, in its own process
-        phases=[Phase(p.value) for p in (phase or list(PhaseName))],
+        phases=[Phase(p.value) for p in phases],
         redeploy=redeploy,
         approval_timeout_s=approval_timeout,
         trigger=trigger,

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from runbook.app.cli import app
 from runbook.config.files import PROJECT_ROOT, ConfigError, parse_config
-from runbook.config.models import duplicate_errors
+from runbook.config.validators import duplicate_errors
 from tests.bad_configs import GENERATORS, BadConfig, all_cases, base, dumps
 
 CASES = all_cases()

@@ -96,15 +96,9 @@ def config_validate(env: EnvOption) -> None:
 @config_app.command("schema")
 def config_schema() -> None:
     """Print the JSON Schema of an environment file (for editors)."""
-    from runbook.config.models import RunbookConfig
+    from runbook.config.schema import environment_schema
 
-    schema = RunbookConfig.model_json_schema()
-    # `timeouts` is filled from the profile, so neither it nor its fields are required in the file.
-    schema["required"] = [key for key in schema.get("required", []) if key != "timeouts"]
-    schema["$defs"]["Timeouts"].pop("required", None)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "staging-runbook environment"
-    console.out(json.dumps(schema, indent=2))
+    console.out(json.dumps(environment_schema(), indent=2))
 
 
 @app.command("plan")

@@ -19,7 +19,8 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from runbook.config.models import PATTERN_DESCRIPTIONS, RULE_ERROR, RunbookConfig
+from runbook.config.models import RunbookConfig
+from runbook.config.validators import PATTERN_DESCRIPTIONS, RULE_ERROR
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -29,7 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runbook.config.models import ChatOpsConfig, RunbookConfig
+from runbook.config.models import RunbookConfig
+from runbook.config.slack_models import ChatOpsConfig
 from runbook.slack.approval import (
     ACTION_APPROVE,
     ACTION_APPROVE_NOTE,

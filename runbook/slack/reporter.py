@@ -12,7 +12,8 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
-from runbook.config.models import RunbookConfig, TeamRoute
+from runbook.config.models import RunbookConfig
+from runbook.config.slack_models import TeamRoute
 from runbook.results import PHASE_TEAMS, Phase, PhaseResult, PhaseStatus, RunReport
 from runbook.slack.delivery import Delivered, DeliveryLimits, SlackDelivery
 from runbook.slack.messages import (

@@ -13,7 +13,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 # Never probe the GCE metadata server for credentials on these machines.
 export NO_GCE_CHECK := true
 
-.PHONY: install postgresql test lint demo demo-approval bench clean
+.PHONY: install postgresql test lint mutate demo demo-approval bench clean
 BENCH_SIZE ?= full
 
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -39,6 +39,12 @@ lint: install
 test: install postgresql lint
 	RUNBOOK_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
 
+# Mutation testing of the functions that decide, each set against its fast unit tests (docs/testing.md).
+# MUTATE_SETS="gate authorization" runs some sets; prints the score and the surviving mutants, exit 1 below 90 %.
+MUTATE_SETS ?=
+mutate: install
+	$(PY) scripts/mutate.py $(MUTATE_SETS)
+
 demo: install postgresql
 	@SCENARIO='$(SCENARIO)' ARGS='$(ARGS)' PY='$(PY)' bash scripts/demo.sh
 
@@ -51,4 +57,4 @@ bench: install postgresql
 	$(PY) -m bench.run --size $(BENCH_SIZE)
 
 clean:
-	rm -rf $(VENV) .prefect .run .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .prefect .run .pytest_cache .mypy_cache .ruff_cache mutants

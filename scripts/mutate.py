@@ -1,0 +1,304 @@
+"""`make mutate`: mutation testing (mutmut) of the functions that decide, each set against its fast unit tests.
+
+A mutant is the code with one small edit (`>` for `>=`, `and` for `or`, a string changed, a return value dropped).
+A mutant is killed when a test fails against it; one that survives is a decision no test holds in place. Each set
+below names the functions that decide and the unit tests that may kill their mutants (never the Prefect or the
+simulator tests: every mutant reruns the tests that reach its function, so those must take milliseconds).
+
+Every set runs in its own copy of the tree, `mutants/<set>/` (git-ignored), where mutmut keeps its own `mutants/`
+and its results: a second run re-tests only what changed. The score is killed / (mutants - declared equivalents);
+`EQUIVALENT` lists each mutant no test can kill, with the reason, by the function and the line the mutant writes.
+
+    python scripts/mutate.py                 # every set
+    python scripts/mutate.py gate authorization --jobs 2
+    python scripts/mutate.py --list          # the sets, their functions and tests
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "mutants"
+COPIED = ("runbook", "tasks", "flows", "simulator", "tests", "environments")
+TARGET = 0.90
+
+
+def held_name(qualified: str) -> str:
+    """The plain function that holds a decorated function's body in the copy: `CheckResult.blocking` -> `_held_...`."""
+    return "_held_" + qualified.replace(".", "_")
+
+
+@dataclass(frozen=True)
+class MutationSet:
+    """Functions that decide (`path.py:function` or `path.py:Class.method`) and the fast tests that hold them."""
+
+    name: str
+    about: str
+    functions: tuple[str, ...]
+    tests: tuple[str, ...]
+
+    def files(self) -> list[str]:
+        return sorted({function.split(":")[0] for function in self.functions})
+
+    def globs(self) -> list[str]:
+        """mutmut's mutant names for these functions: `runbook.results.x_gate__mutmut_*`, `...xǁClassǁmethod...`."""
+        found = []
+        for function in self.functions:
+            path, name = function.split(":")
+            module = path.removesuffix(".py").replace("/", ".")
+            owner, _, method = name.rpartition(".")
+            mangled = f"xǁ{owner}ǁ{method}" if owner else f"x_{name}"
+            found.append(f"{module}.{mangled}__mutmut_*")
+            found.append(f"{module}.x_{held_name(name)}__mutmut_*")  # a decorated one: see expose_decorated
+        return found
+
+
+SETS = (
+    MutationSet(
+        "gate",
+        "The gate between phases, a run's verdict, which prerequisite lets a dependent check run.",
+        (
+            "runbook/results.py:gate",
+            "runbook/results.py:CheckResult.blocking",
+            "runbook/results.py:CheckResult.problem",
+            "runbook/results.py:PhaseResult.blocking_checks",
+            "runbook/results.py:PhaseResult.passed",
+            "runbook/results.py:PhaseResult.failure_reason",
+            "runbook/results.py:RunReport.verdict",
+            "runbook/phases.py:prerequisite_problem",
+            "runbook/phases.py:conclude_phase",
+            "runbook/phases.py:skipped_phase",
+            "runbook/phases.py:crashed_phase",
+        ),
+        ("tests/test_results.py", "tests/test_gate_edges.py"),
+    ),
+)
+SETS_BY_NAME = {s.name: s for s in SETS}
+HELD_NAMES = {held_name(f.split(":")[1]): f.split(":")[1] for s in SETS for f in s.functions}
+
+# Mutants no test can kill, by (function, the line the mutant writes, stripped): why they change nothing observable.
+EQUIVALENT: dict[tuple[str, str], str] = {}
+
+
+def mutmut_config(selected: MutationSet) -> str:
+    def toml_list(items: list[str]) -> str:
+        return "[" + ", ".join(json.dumps(item) for item in items) + "]"
+
+    return (
+        "\n[tool.mutmut]\n"
+        f"source_paths = {toml_list(list(COPIED[:4]))}\n"
+        f"only_mutate = {toml_list(selected.files())}\n"
+        f"pytest_add_cli_args_test_selection = {toml_list(list(selected.tests))}\n"
+        'pytest_add_cli_args = ["-m", "not slow", "-p", "no:cacheprovider", "--timeout=60"]\n'
+        "use_git_change_detection = false\n"
+    )
+
+
+def _copy_changed(source: Path, target: Path, skip: set[Path]) -> None:
+    """Copy the files whose bytes differ (keeping their times), so an unchanged file keeps mutmut's results."""
+    for path in source.rglob("*"):
+        if "__pycache__" in path.parts or not path.is_file() or path in skip:
+            continue
+        destination = target / path.relative_to(source)
+        if destination.exists() and destination.read_bytes() == path.read_bytes():
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, destination)
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def expose_decorated(source: str, qualified_names: set[str]) -> str:
+    """Move the body of each listed decorated function into a plain module-level function that it calls.
+
+    mutmut leaves decorated functions alone (a @property or a pydantic validator has no trampoline), and they hold
+    decisions too (`CheckResult.blocking`, `RunReport.verdict`, the config validators). In the copy under test only,
+    `@property def blocking(self)` keeps its decorators and signature and returns `_held_CheckResult_blocking(self)`,
+    which has the original body and is mutated like any function.
+    """
+    import libcst as cst
+
+    held: list[cst.FunctionDef] = []
+
+    class Expose(cst.CSTTransformer):
+        def __init__(self) -> None:
+            self.classes: list[str] = []
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            self.classes.append(node.name.value)
+            return True
+
+        def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
+            self.classes.pop()
+            return updated
+
+        def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+            qualified = ".".join([*self.classes, updated.name.value])
+            if qualified not in qualified_names or not updated.decorators:
+                return updated
+            name = held_name(qualified)
+            held.append(updated.with_changes(name=cst.Name(name), decorators=[], leading_lines=[cst.EmptyLine()]))
+            params = updated.params
+            args = [cst.Arg(cst.Name(p.name.value)) for p in (*params.posonly_params, *params.params)]
+            if isinstance(params.star_arg, cst.Param):
+                args.append(cst.Arg(cst.Name(params.star_arg.name.value), star="*"))
+            args += [cst.Arg(cst.Name(p.name.value), keyword=cst.Name(p.name.value)) for p in params.kwonly_params]
+            if params.star_kwarg is not None:
+                args.append(cst.Arg(cst.Name(params.star_kwarg.name.value), star="**"))
+            call: cst.BaseExpression = cst.Call(func=cst.Name(name), args=args)
+            if updated.asynchronous is not None:
+                call = cst.Await(call)
+            body = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=[cst.Return(value=call)])])
+            return updated.with_changes(body=body)
+
+    module = cst.parse_module(source).visit(Expose())
+    return module.with_changes(body=[*module.body, *held]).code
+
+
+def prepare(selected: MutationSet) -> Path:
+    """mutants/<set>/: the tree as it is now, decorated deciding functions exposed (see `expose_decorated`)."""
+    work = WORK / selected.name
+    work.mkdir(parents=True, exist_ok=True)
+    by_file: dict[str, set[str]] = {}
+    for function in selected.functions:
+        path, name = function.split(":")
+        by_file.setdefault(path, set()).add(name)
+    for name in COPIED:
+        _copy_changed(ROOT / name, work / name, {ROOT / path for path in by_file})
+    for path, names in by_file.items():
+        _write_if_changed(work / path, expose_decorated((ROOT / path).read_text(), names))
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    _write_if_changed(work / "pyproject.toml", pyproject + mutmut_config(selected))
+    return work
+
+
+@dataclass
+class Outcome:
+    mutant: str
+    status: str
+    diff: str
+
+
+def mutated_line(diff: str) -> str:
+    return next(
+        (line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("++")), ""
+    )
+
+
+def function_of(mutant: str) -> str:
+    """`runbook.results.xǁCheckResultǁblocking__mutmut_3` or `...x__held_CheckResult_blocking__mutmut_3` ->
+    `CheckResult.blocking` (a held body is named after its function with `_` for `.`: see `held_name`)."""
+    mangled = mutant.partition("__mutmut_")[0].rpartition(".")[2]
+    if mangled.startswith("xǁ"):
+        return mangled.removeprefix("xǁ").replace("ǁ", ".")
+    name = mangled.removeprefix("x_")
+    if name.startswith("_held_"):
+        return HELD_NAMES.get(name, name)
+    return name
+
+
+def outcomes(work: Path, selected: MutationSet) -> list[Outcome]:
+    """Each mutant of the set's functions with mutmut's verdict, and the diff of the survivors."""
+    mutmut = str(Path(sys.executable).parent / "mutmut")
+    listed = subprocess.run([mutmut, "results", "--all", "true"], cwd=work, capture_output=True, text=True, check=True)
+    prefixes = tuple(glob.removesuffix("*") for glob in selected.globs())
+    found = []
+    for line in listed.stdout.splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if not name.startswith(prefixes):
+            continue
+        diff = ""
+        if status != "killed":
+            shown = subprocess.run([mutmut, "show", name], cwd=work, capture_output=True, text=True)
+            diff = shown.stdout
+        found.append(Outcome(name, status, diff))
+    return found
+
+
+def run_set(selected: MutationSet, jobs: int) -> tuple[int, int, int]:
+    """Run one set; print its score and survivors. Returns (killed, equivalent, total)."""
+    started = time.monotonic()
+    work = prepare(selected)
+    mutmut = str(Path(sys.executable).parent / "mutmut")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    ran = subprocess.run(
+        [mutmut, "run", "--max-children", str(jobs), *selected.globs()],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if ran.returncode != 0:
+        print(ran.stdout[-4000:], ran.stderr[-4000:], sep="\n")
+        raise SystemExit(f"mutmut failed on set {selected.name} (exit {ran.returncode}); its tree: {work}")
+    found = outcomes(work, selected)
+    killed = [o for o in found if o.status in ("killed", "timeout")]
+    equivalent: list[tuple[Outcome, str]] = []
+    survivors: list[Outcome] = []
+    for o in found:
+        if o in killed:
+            continue
+        reason = EQUIVALENT.get((function_of(o.mutant), mutated_line(o.diff)))
+        if reason:
+            equivalent.append((o, reason))
+        else:
+            survivors.append(o)
+    total = len(found)
+    judged = total - len(equivalent)
+    score = len(killed) / judged if judged else 1.0
+    print(
+        f"{selected.name}: {len(killed)} of {judged} mutants killed ({score:.1%}); {len(equivalent)} equivalent, "
+        f"{len(survivors)} surviving; {time.monotonic() - started:.0f} s"
+    )
+    for o in survivors:
+        changed = [line for line in o.diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+        print(f"  {o.status}: {o.mutant} ({function_of(o.mutant)})\n" + "\n".join(f"    {line}" for line in changed))
+    for o, reason in equivalent:
+        print(f"  equivalent {o.mutant}: {reason}")
+    return len(killed), len(equivalent), total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sets", nargs="*", help=f"sets to run: {', '.join(SETS_BY_NAME)} (default: all)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="mutants tested at once")
+    parser.add_argument("--list", action="store_true", help="print the sets and exit")
+    parser.add_argument("--fresh", action="store_true", help="forget earlier results (re-test every mutant)")
+    parser.add_argument("--min-score", type=float, default=TARGET, help="exit 1 below this score (0..1)")
+    args = parser.parse_args()
+    unknown = [name for name in args.sets if name not in SETS_BY_NAME]
+    if unknown:
+        parser.error(f"no set {', '.join(unknown)}; the sets: {', '.join(SETS_BY_NAME)}")
+    chosen = [SETS_BY_NAME[name] for name in args.sets] or list(SETS)
+    if args.list:
+        for s in chosen:
+            print(f"{s.name}: {s.about}\n  functions: {', '.join(s.functions)}\n  tests: {', '.join(s.tests)}")
+        return
+    below = []
+    totals = [0, 0, 0]
+    for s in chosen:
+        if args.fresh:
+            shutil.rmtree(WORK / s.name, ignore_errors=True)
+        killed, equivalent, total = run_set(s, args.jobs)
+        totals = [totals[0] + killed, totals[1] + equivalent, totals[2] + total]
+        judged = total - equivalent
+        if judged and killed / judged < args.min_score:
+            below.append(s.name)
+    judged = totals[2] - totals[1]
+    print(f"all: {totals[0]} of {judged} mutants killed ({totals[0] / judged if judged else 1:.1%})")
+    if below:
+        raise SystemExit(f"below {args.min_score:.0%}: {', '.join(below)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -34,7 +34,8 @@ from runbook.phases import (
     skipped_phase,
 )
 from runbook.results import CheckResult, Phase, PhaseResult, Status
-from tasks.cloud_run_rollout import cloud_run_ready, redeploy
+from tasks.cloud_run_ready import cloud_run_ready
+from tasks.cloud_run_redeploy import redeploy
 from tasks.golden_path import websocket_handshake
 from tasks.http_health import health_endpoints
 from tasks.monitoring import post_restore_monitoring

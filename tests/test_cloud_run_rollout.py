@@ -18,19 +18,14 @@ from runbook.results import Status
 from simulator.google.cloud_run_model import revision_name
 from simulator.scenario import Scenario, deep_merge, load_scenario
 from simulator.server import Simulator
-from tasks.cloud_run_rollout import (
-    REDEPLOY_ANNOTATION,
-    Rollout,
+from tasks.cloud_run_ready import (
     cloud_run_ready,
     combine_findings,
-    decide_redeploy,
     decide_service_missing,
     decide_service_ready,
-    redeploy,
-    redeploy_targets,
-    stamped,
     traffic_problem,
 )
+from tasks.cloud_run_redeploy import REDEPLOY_ANNOTATION, Rollout, decide_redeploy, redeploy, redeploy_targets, stamped
 from tests.support import config_for
 
 REGION, PROJECT = "us-central1", "netra-staging"

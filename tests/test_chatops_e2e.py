@@ -249,7 +249,7 @@ async def test_slash_run_and_the_rerun_button_start_the_manual_deployment_with_t
         await act(sim, http, "slash", user=MEMBER, channel=CHANNEL, command="/runbook", text="run sim infrastructure")
         started = (await events(sim, http, "response", 2))[-1]["text"]
         assert started.startswith("Started *sim · slack:<@U0SIMPLAT01> · "), started
-        # A failed run's parent offers the rerun of its failed phase (as runbook.slack.messages builds it).
+        # A failed run's parent offers the rerun of its failed phase (as runbook.slack.parent_message builds it).
         parent = await http.post(
             f"{sim.url}/slack/api/chat.postMessage",
             headers={"Authorization": "Bearer xoxb-sim-token-not-a-secret"},
@@ -278,7 +278,7 @@ async def test_slash_run_and_the_rerun_button_start_the_manual_deployment_with_t
 
 
 def _rerun(phase: str) -> dict[str, Any]:
-    from runbook.slack.messages import rerun_block
+    from runbook.slack.parent_message import rerun_block
 
     return rerun_block("sim", phase).to_dict()
 

@@ -11,8 +11,8 @@ from runbook.catalog import CATALOG
 from runbook.config.models import MonitoringConfig, RunbookConfig
 from runbook.google.clients import GoogleClients
 from runbook.results import CheckResult, PhaseResult, PhaseStatus, RunReport, Severity, Status, Verdict, gate
-from runbook.slack.messages import thread_reply
 from runbook.slack.store import Changes
+from runbook.slack.thread_replies import thread_reply
 from simulator.server import Simulator
 from tasks.monitoring import (
     Window,

@@ -13,30 +13,22 @@ from slack_sdk.models.blocks import Block
 from runbook.config.files import ConfigError, load_config
 from runbook.config.slack_models import TeamRoute
 from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus, RunReport, Severity, Status
-from runbook.slack.messages import (
-    EVIDENCE_CHARS,
-    MAX_BLOCKS,
+from runbook.slack.block_kit import MAX_BLOCKS, SlackMessage
+from runbook.slack.evidence import EVIDENCE_CHARS, evidence_text, is_secret_key, redact
+from runbook.slack.parent_message import (
     RERUN_ACTION,
     PhaseLine,
     PhaseState,
     Progress,
-    SlackMessage,
-    approval_note,
-    evidence_text,
     glance,
-    is_secret_key,
     new_progress,
     parent_message,
     phase_detail,
-    redact,
-    stakeholder_message,
-    stakeholder_stop_message,
-    stakeholder_summary,
-    team_pointer,
-    thread_reply,
-    webhook_run_message,
 )
+from runbook.slack.stakeholder_messages import stakeholder_message, stakeholder_stop_message, stakeholder_summary
 from runbook.slack.store import Changes, CheckHistory
+from runbook.slack.thread_replies import approval_note, team_pointer, thread_reply
+from runbook.slack.webhook_message import webhook_run_message
 
 T0 = datetime(2025, 9, 18, 2, 0, tzinfo=UTC)
 NO_CHANGES = Changes((), {}, ())

@@ -46,13 +46,13 @@ from runbook.slack.approval import (
     record_refusal,
 )
 from runbook.slack.commands import Command, UsageError, parse, usage
-from runbook.slack.messages import RERUN_ACTION
+from runbook.slack.parent_message import RERUN_ACTION
 from runbook.slack.tokens import read_secret
 
 logger = logging.getLogger("runbook.slack.bot")
 logging.getLogger("runbook.slack.bot.sdk").setLevel(logging.INFO)  # slack-sdk logs bodies at DEBUG: never
 
-ACTION_RERUN = RERUN_ACTION  # the button of a failed run's parent message (runbook.slack.messages)
+ACTION_RERUN = RERUN_ACTION  # the button of a failed run's parent message (runbook.slack.parent_message)
 PAUSE_KEY = "redeploy-approval"  # runbook.approval.PAUSE_KEY
 RESPONSE_KEY = f"paused-{PAUSE_KEY}-response"  # where Prefect keeps the answer once the pause is resumed
 PREFECT_TIMEOUT_S = 30.0

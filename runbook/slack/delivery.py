@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runbook.config.models import RunbookConfig
-from runbook.slack.messages import SlackMessage
+from runbook.slack.block_kit import SlackMessage
 
 logger = logging.getLogger("runbook.slack.delivery")
 # slack-sdk logs request bodies and the webhook URL at DEBUG when its logger's own level allows it: never let it.

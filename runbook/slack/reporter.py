@@ -1,9 +1,10 @@
 """The Slack reporter: one parent message per run, updated in place, details threaded, the owning team told.
 
 The reporter turns the flow's events (run and phase started or finished, a redeploy decided, a crash) into messages
-(`runbook.slack.messages`) and hands each to `SlackDelivery` (`runbook.slack.delivery`), the one choke point that
-paces, retries, bounds, scrubs and records every Slack call. Nothing here raises into the flow and nothing here
-changes the verdict: a failure is logged and recorded in `notifications`, and the run goes on.
+(`parent_message`, `thread_replies`, `stakeholder_messages`, `webhook_message`) and hands each to `SlackDelivery`
+(`runbook.slack.delivery`), the one choke point that paces, retries, bounds, scrubs and records every Slack call.
+Nothing here raises into the flow and nothing here changes the verdict: a failure is logged and recorded in
+`notifications`, and the run goes on.
 """
 
 import asyncio
@@ -15,28 +16,28 @@ from typing import Any
 from runbook.config.models import RunbookConfig
 from runbook.config.slack_models import TeamRoute
 from runbook.results import PHASE_TEAMS, Phase, PhaseResult, PhaseStatus, RunReport
+from runbook.slack.block_kit import SlackMessage
 from runbook.slack.delivery import Delivered, DeliveryLimits, SlackDelivery
-from runbook.slack.messages import (
+from runbook.slack.parent_message import (
     FROM_STATUS,
     PhaseLine,
     PhaseState,
     Progress,
-    SlackMessage,
-    approval_note,
     glance,
-    markdown_to_mrkdwn,
     new_progress,
     parent_message,
     phase_detail,
+)
+from runbook.slack.stakeholder_messages import (
+    markdown_to_mrkdwn,
     stakeholder_message,
     stakeholder_stop_message,
     stakeholder_stop_text,
     stakeholder_summary,
-    team_pointer,
-    thread_reply,
-    webhook_run_message,
 )
 from runbook.slack.store import Changes, CheckHistory, ParentStore, RunHistory, compare
+from runbook.slack.thread_replies import approval_note, team_pointer, thread_reply
+from runbook.slack.webhook_message import webhook_run_message
 
 logger = logging.getLogger("runbook.slack.reporter")
 

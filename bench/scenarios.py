@@ -13,7 +13,7 @@ from simulator.scenario import Scenario, load_scenario
 
 PLATFORM = ("netra-backend-staging", "netra-auth-service", "netra-frontend-staging")
 FRONTEND = "netra-frontend-staging"
-GOLDEN_PATH_EVENTS = 5  # agent_started .. agent_completed (simulator.netra_ws.GOLDEN_PATH_EVENTS)
+GOLDEN_PATH_EVENTS = 5  # agent_started .. agent_completed (simulator.netra_state.GOLDEN_PATH_EVENTS)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The simulated Netra platform on Cloud Run: backend, auth service and frontend, under `/services/{service}`.
 
-Paths and payloads follow reference/netra-staging.md. The `[netra]` table of a scenario is a `NetraState`; its
-defaults are the healthy staging platform and every fault is a field, so faults compose. The state is read on
-every request, so a test may change it while the simulator runs.
+Paths and payloads follow reference/netra-staging.md. The `[netra]` table of a scenario is a `NetraState`
+(`simulator.netra_state`); its defaults are the healthy staging platform and every fault is a field, so faults
+compose. The state is read on every request, so a test may change it while the simulator runs.
 """
 
 import asyncio
@@ -10,31 +10,20 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from simulator.google.secret_manager import SIM_E2E_BYPASS_KEY  # the payload of e2e-oauth-simulation-key-staging
+from simulator.netra_state import GOLDEN_PATH_EVENTS, HealthFault, NetraState
 from simulator.netra_tokens import TokenIssuer
-from simulator.netra_ws import GOLDEN_PATH_EVENTS, WebSocketState, websocket_endpoint
+from simulator.netra_ws import websocket_endpoint
 from simulator.requestlog import RecordedRequest, RequestLog
 
-__all__ = [
-    "GOLDEN_PATH_EVENTS",
-    "SIM_E2E_BYPASS_KEY",
-    "HealthFault",
-    "InfrastructureState",
-    "NetraState",
-    "NetraUser",
-    "WebSocketState",
-    "netra_routes",
-]
+__all__ = ["SIM_E2E_BYPASS_KEY", "netra_routes"]
 
-
-HealthStatus = Literal["ok", "degraded", "critical", "error"]
 ACCESS_TOKEN_SECONDS = 900
 REFRESH_TOKEN_SECONDS = 7 * 24 * 3600
 
@@ -50,74 +39,6 @@ BACKEND_HEALTH_PATHS = (
 )
 AUTH_HEALTH_PATHS = ("/health", "/health/ready")
 FRONTEND_HEALTH_PATHS = ("/health",)
-
-
-class NetraUser(BaseModel):
-    """The E2E test user that `POST /auth/login` accepts."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    email: str = Field("e2e-tester@netrasystems.ai", description="Login email (compared case-insensitively).")
-    password: str = Field("sim-test-password-not-a-secret", description="Login password (a simulator value).")
-    name: str = Field("E2E Tester", description="Display name returned in `user`.")
-    user_id: str = Field("e2e-user-0001", description="User id carried by tokens and WebSocket events.")
-
-
-class HealthFault(BaseModel):
-    """A health endpoint that answers an error (and/or slowly) instead of its healthy answer."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    service: str = Field(description="Service name (e.g. netra-auth-service) or role: backend, auth or frontend.")
-    path: str = Field("/health", description="Health path to break, e.g. /health/ready; '*' breaks all of them.")
-    status_code: int = Field(503, ge=200, le=599, description="HTTP status to answer.")
-    body: dict[str, Any] | None = Field(
-        None, description="JSON body to answer; default: the platform's own unhealthy answer for that path."
-    )
-    delay_seconds: float = Field(0, ge=0, le=3600, description="Extra delay before answering (a hang when large).")
-
-
-class InfrastructureState(BaseModel):
-    """What the backend's infrastructure-aware health endpoints report about its database connections."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    status: HealthStatus = Field("ok", description="ok and degraded answer 200; critical and error answer 503.")
-    http_status: int | None = Field(
-        None, ge=200, le=599, description="HTTP status of /health/infrastructure; default: from `status` (above)."
-    )
-    success_rate: float = Field(1.0, ge=0, le=1, description="diagnostics.database_connections.success_rate.")
-    average_connection_time: float = Field(
-        0.045, ge=0, description="diagnostics.database_connections.average_connection_time, in seconds."
-    )
-    timeout_violations: int = Field(0, ge=0, description="diagnostics.database_connections.timeout_violations.")
-
-
-class NetraState(BaseModel):
-    """The `[netra]` table of a scenario. Defaults are the healthy staging platform."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    backend_service: str = Field("netra-backend-staging", description="Cloud Run service name of the backend.")
-    auth_service: str = Field("netra-auth-service", description="Cloud Run service name of the auth service.")
-    frontend_service: str = Field("netra-frontend-staging", description="Cloud Run service name of the frontend.")
-    user: NetraUser = Field(default_factory=NetraUser, description="The E2E test user.")
-    e2e_bypass_configured: bool = Field(
-        True, description="False: POST /auth/e2e/test-auth answers 503 (key not configured on the service)."
-    )
-    health_latency_ms: int = Field(0, ge=0, le=600_000, description="Latency added to every health endpoint.")
-    health_faults: dict[str, HealthFault] = Field(
-        default_factory=dict, description="Broken health endpoints, keyed by a free name so scenarios compose."
-    )
-    infrastructure: InfrastructureState = Field(
-        default_factory=InfrastructureState, description="Backend infrastructure health and DB diagnostics."
-    )
-    websocket: WebSocketState = Field(default_factory=WebSocketState, description="Behaviour of the backend /ws.")
-
-    def role_of(self, service: str) -> str | None:
-        """backend, auth or frontend for a configured service name, else None."""
-        roles = {self.backend_service: "backend", self.auth_service: "auth", self.frontend_service: "frontend"}
-        return roles.get(service)
 
 
 def _default_fault_body(role: str, path: str) -> dict[str, Any]:

@@ -13,63 +13,15 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from simulator.netra_state import GOLDEN_PATH_EVENTS, NetraState
 from simulator.netra_tokens import TokenIssuer
 from simulator.requestlog import RecordedRequest, RequestLog
 
-if TYPE_CHECKING:
-    from simulator.netra import NetraState
-
-GoldenPathEvent = Literal["agent_started", "agent_thinking", "tool_executing", "tool_completed", "agent_completed"]
-GOLDEN_PATH_EVENTS: tuple[GoldenPathEvent, ...] = (
-    "agent_started",
-    "agent_thinking",
-    "tool_executing",
-    "tool_completed",
-    "agent_completed",
-)
 POLICY_VIOLATION = 1008
-
-
-class WebSocketState(BaseModel):
-    """The `[netra.websocket]` table: how the backend's `/ws` behaves. Defaults are the healthy platform."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    auth_rejected: bool = Field(
-        False, description="Reject every token (even valid ones) with AUTH_FAILED and close code 1008."
-    )
-    silent: bool = Field(False, description="Send connection_established, then never answer anything.")
-    agent_name: str = Field("supervisor_agent", description="agent_name carried by every agent event.")
-    tool_name: str = Field("cost_analyzer", description="Tool named by tool_executing and tool_completed.")
-    omit_events: list[GoldenPathEvent] = Field(
-        default_factory=list, description="Golden-path events the agent run does not send (e.g. tool_completed)."
-    )
-    outcome: Literal["completed", "error"] = Field(
-        "completed", description="'error' ends the run with agent_error (data.error) instead of agent_completed."
-    )
-    error_after: GoldenPathEvent = Field(
-        "tool_executing", description="With outcome 'error': the last golden-path event sent before agent_error."
-    )
-    error_message: str = Field(
-        "Agent execution failed: LLM provider request timed out", description="data.error of agent_error."
-    )
-    result_text: str = Field(
-        "Staging is healthy: the backend answered through the full agent pipeline. "
-        "Top cost driver this week: LLM inference (62%); suggested action: enable response caching.",
-        description="data.result of agent_completed; an empty string simulates an empty answer.",
-    )
-    first_event_delay_seconds: float = Field(
-        0.1, ge=0, le=3600, description="Delay between the user message and the first event."
-    )
-    event_interval_seconds: float = Field(0.1, ge=0, le=3600, description="Delay between consecutive events.")
-    malformed_event: GoldenPathEvent | None = Field(
-        None, description="This event is sent as a truncated, non-JSON text frame instead of valid JSON."
-    )
 
 
 def _now() -> str:
@@ -87,7 +39,7 @@ def _decode_subprotocol_token(value: str) -> list[str]:
 class _Connection:
     """One accepted, authenticated WebSocket connection and its agent runs."""
 
-    def __init__(self, websocket: WebSocket, state: "NetraState", user_id: str, log: RequestLog) -> None:
+    def __init__(self, websocket: WebSocket, state: NetraState, user_id: str, log: RequestLog) -> None:
         self.websocket = websocket
         self.state = state
         self.user_id = user_id
@@ -235,7 +187,7 @@ def _token_and_subprotocol(websocket: WebSocket) -> tuple[list[str], str | None]
     return candidates, selected
 
 
-def websocket_endpoint(state: "NetraState", tokens: TokenIssuer, log: RequestLog) -> Any:
+def websocket_endpoint(state: NetraState, tokens: TokenIssuer, log: RequestLog) -> Any:
     """Return the ASGI endpoint for `/services/{service}/ws` (only the backend service has one)."""
 
     async def endpoint(websocket: WebSocket) -> None:

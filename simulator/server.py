@@ -157,19 +157,34 @@ class Simulator:
             time.sleep(0.01)
 
     def _partner_routes(self) -> list[BaseRoute]:
-        """Routes of the Netra and Slack simulators, when their modules exist."""
+        """Routes of the Netra and Slack simulators, when their modules exist; each state from its own module."""
         routes: list[BaseRoute] = []
-        for module_name, state_name, routes_name, section, attribute in (
-            ("simulator.netra", "NetraState", "netra_routes", self.scenario.netra, "netra_state"),
-            ("simulator.slack", "SlackState", "slack_routes", self.scenario.slack, "slack_state"),
+        for module_name, routes_name, state_module_name, state_name, section, attribute in (
+            (
+                "simulator.netra",
+                "netra_routes",
+                "simulator.netra_state",
+                "NetraState",
+                self.scenario.netra,
+                "netra_state",
+            ),
+            (
+                "simulator.slack",
+                "slack_routes",
+                "simulator.slack_state",
+                "SlackState",
+                self.scenario.slack,
+                "slack_state",
+            ),
         ):
             try:
                 module = importlib.import_module(module_name)
+                state_module = importlib.import_module(state_module_name)
             except ModuleNotFoundError as error:
-                if error.name != module_name:
+                if error.name not in (module_name, state_module_name):
                     raise
                 continue
-            state = getattr(module, state_name).model_validate(section)
+            state = getattr(state_module, state_name).model_validate(section)
             setattr(self, attribute, state)
             routes.extend(getattr(module, routes_name)(state, self.log))
         return routes

@@ -3,8 +3,9 @@
 The real slack-sdk talks to it with `WebClient(token=..., base_url=f"{url}/slack/api/")`. It validates what real
 Slack validates cheaply (token, channel, text/blocks, message length, update target) and answers with Slack's error
 codes, so a reporter bug shows up here as it would in production. The `[slack]` table of a scenario is a
-`SlackState`; its defaults are a healthy workspace and its faults (rate limiting, outage, revoked token, latency)
-compose. Every request is recorded with api="slack"; `conversation(log)` rebuilds what a person would see.
+`SlackState` (`simulator.slack_state`); its defaults are a healthy workspace and its faults (rate limiting, outage,
+revoked token, latency) compose. Every request is recorded with api="slack"; `conversation(log)` rebuilds what a
+person would see.
 """
 
 import asyncio
@@ -12,89 +13,21 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from simulator.requestlog import RecordedRequest, RequestLog
 from simulator.slack_conversation import conversation, render_conversation
-from simulator.slack_socket import CHATOPS_METHODS, SocketHub, SocketModeState, chatops_text, socket_routes
+from simulator.slack_people import people_routes
+from simulator.slack_socket import CHATOPS_METHODS, SocketHub, chatops_text, socket_routes
+from simulator.slack_state import SlackState
 
-__all__ = ["SlackState", "conversation", "render_conversation", "slack_routes"]
+__all__ = ["conversation", "render_conversation", "slack_routes"]
 
 MAX_TEXT = 40_000
 MAX_BLOCKS = 50
 FIRST_TS_SECONDS = 1_732_900_000
-
-
-class SlackState(BaseModel):
-    """The `[slack]` table of a scenario: the workspace and its faults. Defaults are a healthy workspace."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    token: str = Field("xoxb-sim-token-not-a-secret", description="The only bot token the Web API accepts.")
-    team_id: str = Field("T0SIMTEAM01", description="Workspace id returned by auth.test.")
-    team: str = Field("netra-sim", description="Workspace name returned by auth.test.")
-    bot_user: str = Field("runbook-bot", description="Bot user name returned by auth.test.")
-    bot_user_id: str = Field("U0SIMBOT01", description="Bot user id: the author of every message.")
-    bot_id: str = Field("B0SIMBOT01", description="Bot id returned by auth.test and on messages.")
-    channels: dict[str, str] = Field(
-        default_factory=lambda: {
-            "staging-deploys": "C0STGDEPLOY",
-            "staging-alerts": "C0STGALERTS",
-            "alerts-critical": "C0ALERTCRIT",
-            "staging-health": "C0STGHEALTH",
-        },
-        description="Channel name (without #) -> channel id. Other channels answer channel_not_found.",
-    )
-    usergroups: dict[str, str] = Field(
-        default_factory=lambda: {
-            "S0SIMINFRA1": "infra-oncall",
-            "S0SIMPLATF1": "platform-oncall",
-            "S0SIMPRODT1": "product-team",
-        },
-        description="User-group id -> handle: whom `<!subteam^ID>` pings (the read-back shows it).",
-    )
-    users: dict[str, str] = Field(
-        default_factory=lambda: {"U0SIMBOT01": "runbook-bot"},
-        description="Member id -> display name: whom `<@ID>` pings.",
-    )
-    webhooks: dict[str, str] = Field(
-        default_factory=lambda: {"T0SIMTEAM01/B0SIMHOOK01/sim-webhook-not-a-secret": "staging-deploys"},
-        description="Incoming webhook id (the path after /slack/webhook/) -> channel name it posts to.",
-    )
-    rate_limited_calls: int = Field(0, ge=0, description="The first N calls (API or webhook) answer 429.")
-    rate_limited_always: bool = Field(False, description="Every call answers 429 ratelimited.")
-    retry_after_seconds: int = Field(1, ge=0, le=3600, description="Retry-After header sent with a 429.")
-    down: bool = Field(False, description="Slack is down: every call answers HTTP 503.")
-    invalid_auth: bool = Field(False, description="The token was revoked: every API call answers invalid_auth.")
-    latency_ms: int = Field(0, ge=0, le=600_000, description="Latency added to every call.")
-    socket_mode: SocketModeState = Field(
-        default_factory=SocketModeState, description="The ChatOps app (Socket Mode) and the people who click."
-    )
-
-    def names(self) -> dict[str, str]:
-        """Id -> readable name of every user group (@handle), member (@name) and channel (#name).
-
-        Members include the people of `[slack.socket_mode]` (approvers, who click): they are in this workspace too.
-        """
-        members = {**self.socket_mode.people, **self.users}
-        return {
-            **{gid: f"@{handle.removeprefix('@')}" for gid, handle in self.usergroups.items()},
-            **{uid: f"@{name.removeprefix('@')}" for uid, name in members.items()},
-            **{cid: f"#{name}" for name, cid in self.channels.items()},
-        }
-
-    def resolve_channel(self, value: str) -> tuple[str, str] | None:
-        """(id, name) for '#name', 'name' or an id of a configured channel, else None."""
-        name = value.removeprefix("#")
-        if name in self.channels:
-            return self.channels[name], name
-        for channel_name, channel_id in self.channels.items():
-            if channel_id == value:
-                return channel_id, channel_name
-        return None
 
 
 def _blocks_error(blocks: Any) -> str | None:
@@ -365,4 +298,5 @@ def slack_routes(state: SlackState, log: RequestLog) -> list[BaseRoute]:
         Route("/slack/webhook/{hook_id:path}", webhook, methods=["POST"]),
         Route("/_simulator/slack/conversation", read_back, methods=["GET"]),
         *socket_routes(hub, log),
+        *people_routes(hub, log),
     ]

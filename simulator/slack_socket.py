@@ -8,11 +8,9 @@ Real Slack, as the app sees it (https://api.slack.com/apis/socket-mode):
   - the app acks each with `{"envelope_id": ..., "payload"?: ...}` within 3 s. Late and missing acks are recorded.
   - `chat.postEphemeral`, `views.open`, `usergroups.users.list` and the `response_url` of an action or command.
 
-A person is played by the test-control endpoints (not Slack APIs): POST `/_simulator/slack/socket/click` presses a
-button of a posted message, `/slash` types a slash command, `/submit` submits an open modal, each as a given user.
-Each answers once the app acked (or after the 3 s deadline) with the envelope id, whether and how fast it was acked.
-`GET /_simulator/slack/socket/envelopes` lists every envelope with its ack; `chatops_lines` renders the ephemeral
-messages, modals and command responses for the conversation read-back.
+The people who click, type and submit are played by `simulator.slack_people`. `GET /_simulator/slack/socket/envelopes`
+lists every envelope with its ack; `chatops_lines` renders the ephemeral messages, modals and command responses for
+the conversation read-back.
 """
 
 import asyncio
@@ -21,18 +19,15 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from simulator.requestlog import RecordedRequest, RequestLog
-
-if TYPE_CHECKING:
-    from simulator.slack import SlackState
+from simulator.slack_state import SlackState, SocketModeState
 
 ACK_DEADLINE_S = 3.0  # Slack's: an envelope not acked within 3 s is retried, and the user sees an error
 TRIGGER_TTL_S = 3.0  # a trigger_id opens a modal only within 3 s of the interaction, once
@@ -40,27 +35,6 @@ TICKET_TTL_S = 30.0  # a Socket Mode URL is good for one connection, shortly aft
 CHATOPS_METHODS = frozenset(
     {"apps.connections.open", "chat.postEphemeral", "views.open", "usergroups.users.list", "chat.getPermalink"}
 )
-
-
-class SocketModeState(BaseModel):
-    """The `[slack.socket_mode]` table of a scenario: the ChatOps app and the people who click."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    app_token: str = Field("xapp-sim-app-token-not-a-secret", description="The only app-level token accepted.")
-    app_id: str = Field("A0SIMAPP01", description="The app's id, in hello and in every payload.")
-    people: dict[str, str] = Field(
-        default_factory=lambda: {
-            "U0SIMPLAT01": "alice",  # platform on-call (member of S0SIMPLATF1)
-            "U0SIMLEAD01": "lead",  # an approver by member id
-            "U0SIMOTHER1": "mallory",  # in the channel, approver of nothing
-        },
-        description="Member id -> user name of the people who can click and type commands.",
-    )
-    usergroup_members: dict[str, list[str]] = Field(
-        default_factory=lambda: {"S0SIMPLATF1": ["U0SIMPLAT01"], "S0SIMINFRA1": [], "S0SIMPRODT1": []},
-        description="User-group id -> member ids (usergroups.users.list).",
-    )
 
 
 @dataclass
@@ -94,7 +68,7 @@ class Envelope:
 class SocketHub:
     """The app's Socket Mode connections, the envelopes sent to it, and the interactive state (modals, triggers)."""
 
-    def __init__(self, state: "SlackState", workspace: Any, log: RequestLog) -> None:
+    def __init__(self, state: SlackState, workspace: Any, log: RequestLog) -> None:
         self.state = state
         self.app: SocketModeState = state.socket_mode
         self.workspace = workspace  # simulator.slack._Workspace: the posted messages
@@ -139,7 +113,7 @@ class SocketHub:
             link = f"https://{self.state.team}.slack.com/archives/{resolved[0]}/p{ts.replace('.', '')}"
             return {"ok": True, "channel": resolved[0], "permalink": link}
         group = str(params.get("usergroup", ""))
-        if group not in self.app.usergroup_members and group not in getattr(self.state, "usergroups", {}):
+        if group not in self.app.usergroup_members and group not in self.state.usergroups:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": list(self.app.usergroup_members.get(group, []))}
 
@@ -255,140 +229,11 @@ class SocketHub:
             await asyncio.wait_for(envelope.acked.wait(), ACK_DEADLINE_S)
         return envelope
 
-    # ---- what a person does ---------------------------------------------------------------------------------------
+    # ---- what became of a person's actions ------------------------------------------------------------------------
 
     @property
     def people(self) -> dict[str, str]:
-        return {**getattr(self.state, "users", {}), **self.app.people}
-
-    def _user(self, user: str) -> dict[str, Any]:
-        if user not in self.people:
-            raise LookupError(f"unknown user {user!r}; the workspace has {sorted(self.people)}")
-        name = self.people[user]
-        return {"id": user, "username": name, "name": name, "team_id": self.state.team_id}
-
-    def _trigger(self, user: str) -> str:
-        trigger = f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:24]}"
-        self.triggers[trigger] = (user, time.monotonic())
-        return trigger
-
-    def _response_url(self, base_url: str) -> str:
-        return f"{base_url.rstrip('/')}/_simulator/slack/response/{uuid.uuid4().hex}"
-
-    def historic_actions(self, channel_id: str, ts: str) -> dict[str, dict[str, Any]]:
-        """Every button the message ever showed (from the request log): a stale client may still press one."""
-        known: dict[str, dict[str, Any]] = {}
-        for entry in self.log.entries("slack"):
-            body = entry.body if isinstance(entry.body, dict) else {}
-            raw = body.get("_response")
-            outcome: dict[str, Any] = raw if isinstance(raw, dict) else {}
-            if not outcome.get("ok") or outcome.get("channel") != channel_id or outcome.get("ts") != ts:
-                continue
-            known.update(_actions_of(body.get("blocks")))
-        return known
-
-    def click_payload(self, body: dict[str, Any], base_url: str) -> dict[str, Any]:
-        """A block_actions payload, exactly as Slack sends it, for `user` pressing `action_id` on a message."""
-        user = self._user(str(body.get("user", "")))
-        resolved = self.state.resolve_channel(str(body.get("channel", "")))
-        if resolved is None:
-            raise LookupError(f"unknown channel {body.get('channel')!r}")
-        channel_id, channel_name = resolved
-        ts = str(body.get("message_ts", ""))
-        message = self.workspace.messages.get((channel_id, ts))
-        if message is None:
-            raise LookupError(f"no message {ts} in #{channel_name}")
-        current = _actions_of(message.get("blocks"))
-        action_id = str(body.get("action_id", ""))
-        element = current.get(action_id)
-        if element is None and body.get("stale"):
-            element = self.historic_actions(channel_id, ts).get(action_id)
-        if element is None:
-            raise LookupError(f"message {ts} has no button {action_id!r} now (buttons: {sorted(current)})")
-        now = f"{time.time():.6f}"
-        action = {
-            "action_id": action_id,
-            "block_id": element["block_id"],
-            "text": element.get("text"),
-            "value": element.get("value", ""),
-            "type": element.get("type", "button"),
-            "action_ts": now,
-        }
-        if element.get("style"):
-            action["style"] = element["style"]
-        return {
-            "type": "block_actions",
-            "user": user,
-            "api_app_id": self.app.app_id,
-            "token": "sim-verification-token",
-            "container": {"type": "message", "message_ts": ts, "channel_id": channel_id, "is_ephemeral": False},
-            "trigger_id": self._trigger(user["id"]),
-            "team": {"id": self.state.team_id, "domain": self.state.team},
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "channel": {"id": channel_id, "name": channel_name},
-            "message": message,
-            "state": {"values": {}},
-            "response_url": self._response_url(base_url),
-            "actions": [action],
-        }
-
-    def slash_payload(self, body: dict[str, Any], base_url: str) -> dict[str, Any]:
-        """A slash_commands payload (Slack's field names) for `user` typing `command text` in `channel`."""
-        user = self._user(str(body.get("user", "")))
-        resolved = self.state.resolve_channel(str(body.get("channel", "")))
-        if resolved is None:
-            raise LookupError(f"unknown channel {body.get('channel')!r}")
-        return {
-            "token": "sim-verification-token",
-            "team_id": self.state.team_id,
-            "team_domain": self.state.team,
-            "channel_id": resolved[0],
-            "channel_name": resolved[1],
-            "user_id": user["id"],
-            "user_name": user["username"],
-            "command": str(body.get("command", "/runbook")),
-            "text": str(body.get("text", "")),
-            "api_app_id": self.app.app_id,
-            "is_enterprise_install": "false",
-            "response_url": self._response_url(base_url),
-            "trigger_id": self._trigger(user["id"]),
-        }
-
-    def submit_payload(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A view_submission payload for `user` submitting open modal `view_id` with `values` {block: {action: v}}."""
-        user = self._user(str(body.get("user", "")))
-        entry = self.views.get(str(body.get("view_id", "")))
-        if entry is None or not entry["open"]:
-            raise LookupError(f"no open modal {body.get('view_id')!r}")
-        view = entry["view"]
-        given = body.get("values") or {}
-        values: dict[str, dict[str, Any]] = {}
-        for block in view.get("blocks", []):
-            element = block.get("element") if block.get("type") == "input" else None
-            if not isinstance(element, dict):
-                continue
-            action_id, block_id = element.get("action_id", ""), block.get("block_id", "")
-            raw = (given.get(block_id) or {}).get(action_id)
-            kind = element.get("type")
-            if kind in ("static_select", "radio_buttons"):
-                options = {o.get("value"): o for o in element.get("options", [])}
-                values[block_id] = {action_id: {"type": kind, "selected_option": options.get(raw)}}
-            else:
-                values[block_id] = {action_id: {"type": kind, "value": raw}}
-        submitted = {**view, "state": {"values": values}}
-        return {
-            "type": "view_submission",
-            "team": {"id": self.state.team_id, "domain": self.state.team},
-            "user": user,
-            "api_app_id": self.app.app_id,
-            "token": "sim-verification-token",
-            "trigger_id": self._trigger(user["id"]),
-            "view": submitted,
-            "response_urls": [],
-            "is_enterprise_install": False,
-            "enterprise": None,
-        }
+        return {**self.state.users, **self.app.people}
 
     def submitted(self, view_id: str, envelope: Envelope) -> None:
         """A modal closes when the ack carries no errors; with `response_action: errors` it stays open."""
@@ -439,17 +284,6 @@ def chatops_lines(hub: SocketHub) -> list[str]:
     return lines
 
 
-def _actions_of(blocks: Any) -> dict[str, dict[str, Any]]:
-    """action_id -> the element (with its block_id) of every actions block."""
-    found: dict[str, dict[str, Any]] = {}
-    for block in blocks if isinstance(blocks, list) else []:
-        if isinstance(block, dict) and block.get("type") == "actions":
-            for element in block.get("elements", []):
-                if isinstance(element, dict) and element.get("action_id"):
-                    found[element["action_id"]] = {**element, "block_id": block.get("block_id", "")}
-    return found
-
-
 def _plain(value: Any) -> str:
     return str(value.get("text", "")) if isinstance(value, dict) else str(value or "")
 
@@ -464,45 +298,15 @@ def _first_line(event: dict[str, Any]) -> str:
     return " / ".join(line for line in str(text).splitlines() if line.strip())[:400]
 
 
+def record_request(log: RequestLog, request: Request, body: Any, status: int) -> None:
+    """Record a simulator endpoint's request as api="slack" (the conversation read-back and the tests read it)."""
+    log.record(
+        RecordedRequest(api="slack", method=request.method, path=request.url.path, query="", body=body, status=status)
+    )
+
+
 def socket_routes(hub: SocketHub, log: RequestLog) -> list[BaseRoute]:
-    """The Socket Mode WebSocket, the response_url endpoint and the test-control endpoints (a person's actions)."""
-
-    def record(request: Request, body: Any, status: int) -> None:
-        log.record(
-            RecordedRequest(
-                api="slack", method=request.method, path=request.url.path, query="", body=body, status=status
-            )
-        )
-
-    async def control(request: Request) -> Response:
-        action = request.path_params["action"]
-        try:
-            body = await request.json()
-        except ValueError:
-            return JSONResponse({"error": "expected a JSON body"}, status_code=400)
-        if not isinstance(body, dict):
-            return JSONResponse({"error": "expected a JSON object"}, status_code=400)
-        base_url = str(request.base_url)
-        try:
-            if action == "click":
-                payload = hub.click_payload(body, base_url)
-                envelope = await hub.deliver("block_actions", "interactive", payload, payload["user"]["id"])
-            elif action == "slash":
-                payload = hub.slash_payload(body, base_url)
-                envelope = await hub.deliver("slash_commands", "slash_commands", payload, payload["user_id"])
-            elif action == "submit":
-                payload = hub.submit_payload(body)
-                envelope = await hub.deliver("view_submission", "interactive", payload, payload["user"]["id"])
-                hub.submitted(payload["view"]["id"], envelope)
-            else:
-                return JSONResponse({"error": f"unknown action {action!r}: click, slash or submit"}, status_code=404)
-        except LookupError as error:
-            return JSONResponse({"error": str(error).strip("'\"")}, status_code=409)
-        answer = envelope.summary()
-        if action == "slash" and isinstance(envelope.ack_payload, dict) and envelope.ack_payload:
-            hub.responded(envelope.ack_payload)  # an ack's payload is the command's immediate answer
-        record(request, {"action": action, **body, "_response": answer}, 200)
-        return JSONResponse(answer)
+    """The Socket Mode WebSocket, the response_url endpoint and the list of envelopes."""
 
     async def envelopes(request: Request) -> Response:
         return JSONResponse(
@@ -519,15 +323,14 @@ def socket_routes(hub: SocketHub, log: RequestLog) -> list[BaseRoute]:
         try:
             body = json.loads(raw)
         except ValueError:
-            record(request, {"raw": raw[:200].decode("utf-8", errors="replace")}, 400)
+            record_request(log, request, {"raw": raw[:200].decode("utf-8", errors="replace")}, 400)
             return JSONResponse({"ok": False, "error": "invalid_payload"}, status_code=400)
         hub.responded(body)
-        record(request, body, 200)
+        record_request(log, request, body, 200)
         return JSONResponse({"ok": True})
 
     return [
         WebSocketRoute("/slack/socket/{ticket}", hub.connect),
         Route("/_simulator/slack/response/{response_id}", response_url, methods=["POST"]),
         Route("/_simulator/slack/socket/envelopes", envelopes, methods=["GET"]),
-        Route("/_simulator/slack/socket/{action}", control, methods=["POST"]),
     ]

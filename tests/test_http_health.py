@@ -14,7 +14,7 @@ from starlette.routing import Route
 from runbook.config.models import RunbookConfig
 from runbook.google.calls import CallCounter, Deadline
 from runbook.results import Status
-from simulator.netra import HealthFault
+from simulator.netra_state import HealthFault
 from simulator.server import Simulator
 from tasks.http_health import (
     EndpointAnswer,

@@ -19,7 +19,8 @@ from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from simulator.netra import SIM_E2E_BYPASS_KEY, HealthFault, NetraState, WebSocketState, netra_routes
+from simulator.netra import SIM_E2E_BYPASS_KEY, netra_routes
+from simulator.netra_state import HealthFault, NetraState, WebSocketState
 from simulator.requestlog import RequestLog
 from tests.support import serve as serve_app
 
@@ -395,7 +396,7 @@ def test_netra_scenario_file_is_valid_and_differs_from_healthy(name: str) -> Non
 
 def test_netra_and_slack_scenarios_compose_on_healthy() -> None:
     from simulator.scenario import load_scenario
-    from simulator.slack import SlackState
+    from simulator.slack_state import SlackState
 
     composed = load_scenario("health-503+infra-degraded+golden-path-missing-event+slack-rate-limited")
     netra = NetraState.model_validate(composed.netra)

@@ -37,7 +37,7 @@ class BadConfig:
 
     def write(self, directory: Path) -> Path:
         """Create the file (or the odd thing in its place) under `directory`; return the path for `--env`."""
-        path = directory / "bad.toml"
+        path = directory / "local.toml"  # the name inside is local.toml's: only the case's problem is reported
         if self.special == "directory":
             path.mkdir()
         elif self.special == "symlink-loop":

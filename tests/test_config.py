@@ -69,7 +69,7 @@ def test_secret_values_have_no_place_in_the_file() -> None:
 
 
 def test_cli_validate_exits_2_naming_file_and_key(tmp_path) -> None:
-    broken = tmp_path / "broken.toml"
+    broken = tmp_path / "local.toml"
     source = (PROJECT_ROOT / "environments" / "local.toml").read_text()
     broken.write_text(source.replace('name = "staging-connector"', 'name = "Staging Connector!"'))
     result = runner.invoke(app, ["config", "validate", "--env", str(broken)])
@@ -91,6 +91,44 @@ def test_cli_validate_accepts_a_valid_environment() -> None:
     result = runner.invoke(app, ["config", "validate", "--env", "staging"])
     assert result.exit_code == 0, result.output
     assert "valid" in result.output and "netra-staging" in result.output
+
+
+def test_the_environment_is_named_once_the_name_inside_is_the_file_name(tmp_path) -> None:
+    """`--env`, deployments and run names use the file's name; Slack, artifacts and slack-bot the `name` inside."""
+    source = (PROJECT_ROOT / "environments" / "local.toml").read_text()
+    copy = tmp_path / "local46.toml"
+    copy.write_text(source)
+    result = runner.invoke(app, ["config", "validate", "--env", str(copy)])
+    assert result.exit_code == 2
+    assert (
+        f"{copy}: name: expected 'local46' (the file's name; rename the file or change name so they agree), "
+        "found 'local'" in result.output
+    )
+    with pytest.raises(ConfigError, match="expected 'local46'"):
+        load_config(str(copy))
+    copy.write_text(source.replace('name = "local"', 'name = "local46"'))
+    assert load_config(str(copy)).name == "local46"
+
+
+def test_a_name_mismatch_is_reported_with_the_other_problems_and_an_invalid_name_once(tmp_path) -> None:
+    source = (PROJECT_ROOT / "environments" / "local.toml").read_text()
+    path = tmp_path / "sim.toml"
+    path.write_text(source.replace("window_s = 600", "window_s = -1"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path))
+    assert [p.key for p in caught.value.problems] == ["name", "monitoring.window_s"]
+    path.write_text(source.replace('name = "local"', 'name = "Sim!"'))
+    with pytest.raises(ConfigError) as caught:
+        load_config(str(path))
+    assert [p.key for p in caught.value.problems] == ["name"]  # the pattern's problem, not a second one
+
+
+def test_validate_warns_that_placeholder_slack_ids_ping_nobody() -> None:
+    result = runner.invoke(app, ["config", "validate", "--env", "staging"])
+    assert result.exit_code == 0, result.output
+    assert "warning: slack.infrastructure.id 'S0REPLACEINF' is a placeholder: it pings nobody" in result.output
+    quiet = runner.invoke(app, ["config", "validate", "--env", "local"])
+    assert quiet.exit_code == 0 and "warning" not in quiet.output
 
 
 def test_json_schema_describes_every_field_and_does_not_require_profile_timeouts() -> None:

@@ -98,7 +98,7 @@ def test_the_generated_cases_cover_every_class_of_mistake() -> None:
 
 def test_every_case_starts_from_a_valid_environment(tmp_path: Path) -> None:
     """Without this the cases would prove nothing: the unmutated base must validate (exit 0)."""
-    path = tmp_path / "base.toml"
+    path = tmp_path / "local.toml"
     path.write_bytes(dumps(base()))
     result = runner.invoke(app, ["config", "validate", "--env", str(path)])
     assert result.exit_code == 0, result.output
@@ -111,7 +111,8 @@ def test_the_contract_checks_fail_for_the_right_reasons(tmp_path: Path) -> None:
     path = case.write(tmp_path)
     result = runner.invoke(app, ["config", "validate", "--env", str(path)])
     assert_rejected(case, str(path), result.exit_code, result.output, 0.1)
-    valid = tmp_path / "valid.toml"
+    valid = tmp_path / "valid" / "local.toml"
+    valid.parent.mkdir()
     valid.write_bytes(dumps(base()))
     passing = runner.invoke(app, ["config", "validate", "--env", str(valid)])
     with pytest.raises(AssertionError, match="exit 0, expected 2"):

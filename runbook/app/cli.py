@@ -91,6 +91,10 @@ def config_validate(env: EnvOption) -> None:
         f"[green]valid[/]: {config.name} (project {config.gcp.project}, region {config.gcp.region}, "
         f"{len(config.services)} services, {len(config.secrets.expected)} secrets, profile {config.profile.value})"
     )
+    from runbook.config.slack_models import placeholder_warnings
+
+    for warning in placeholder_warnings(config.slack):
+        console.print(f"[yellow]warning[/]: {warning}", soft_wrap=True)
 
 
 @config_app.command("schema")
@@ -142,7 +146,9 @@ def run(
     phase: Annotated[
         list[PhaseName] | None,
         typer.Option(
-            "--phase", "-p", help="Phase(s) to run, always in plan order; repeat it or list more after it. Default: all."
+            "--phase",
+            "-p",
+            help="Phase(s) to run, always in plan order; repeat it or list more after it. Default: all.",
         ),
     ] = None,
     more_phases: Annotated[

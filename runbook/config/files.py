@@ -20,7 +20,7 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from runbook.config.models import RunbookConfig
-from runbook.config.validators import PATTERN_DESCRIPTIONS, RULE_ERROR
+from runbook.config.validators import ENVIRONMENT_PATTERN, PATTERN_DESCRIPTIONS, RULE_ERROR
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -356,7 +356,28 @@ def load_config(env: str, overrides: dict[str, Any] | None = None) -> RunbookCon
     data = read_toml(path)
     if overrides:
         data = deep_merge(data, overrides)
-    return parse_config(data, str(path))
+    mismatch = _name_mismatch(path, data)
+    try:
+        config = parse_config(data, str(path))
+    except ConfigError as error:
+        if mismatch:
+            error.problems.insert(0, mismatch)
+        omitted = error.omitted + max(0, len(error.problems) - MAX_PROBLEMS)
+        raise ConfigError(error.problems[:MAX_PROBLEMS], omitted) from None
+    if mismatch:
+        raise ConfigError([mismatch])
+    return config
+
+
+def _name_mismatch(path: Path, data: dict[str, Any]) -> ConfigProblem | None:
+    """The environment is named once: `name` must be the file's name (`--env`, deployments and run names use the
+    file's, Slack, artifacts and `runbook slack-bot` the `name` inside). None when they agree, or when `name` is
+    missing or invalid (that problem is reported on its own)."""
+    name = data.get("name")
+    if not isinstance(name, str) or len(name) > 63 or not re.fullmatch(ENVIRONMENT_PATTERN, name) or name == path.stem:
+        return None
+    expected = f"{_safe_name(path.stem)!r} (the file's name; rename the file or change name so they agree)"
+    return ConfigProblem(str(path), "name", expected, repr(name))
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

@@ -177,3 +177,19 @@ def slack_value_problems(slack: SlackConfig) -> list[InitErrorDetails]:
         if block is not None and not re.fullmatch(BLOCK_PATTERN, block):
             problems.append(rule_error(loc, PATTERN_DESCRIPTIONS[BLOCK_PATTERN], value=block))
     return problems
+
+
+PLACEHOLDER_MARK = "REPLACE"  # environments/staging.toml ships S0REPLACE... ids until a team puts its own in
+
+
+def placeholder_warnings(slack: SlackConfig) -> list[str]:
+    """Valid ids that are still the shipped placeholders: Slack accepts them, and they ping (or admit) nobody."""
+    found = [(f"slack.{team}.id", route.id, "it pings nobody") for team, route in slack_routes(slack)]
+    if slack.chatops is not None:
+        found += [("slack.chatops.approvers", i, "nobody approves through it") for i in slack.chatops.approvers]
+        found += [("slack.chatops.runners", i, "nobody starts runs through it") for i in slack.chatops.runners]
+    return [
+        f"{key} {value!r} is a placeholder: {effect}; put the real id in (docs/operator-guide.md, step 3)"
+        for key, value, effect in found
+        if PLACEHOLDER_MARK in value.upper()
+    ]

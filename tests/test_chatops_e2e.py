@@ -23,7 +23,8 @@ from flows.handoff import staging_handoff
 from runbook.parameters import HandoffParameters
 from runbook.results import RunReport, Status
 from runbook.slack.approval import APPROVAL_BLOCK, refused_attempts
-from runbook.slack.bot import PrefectGateway, load_environments, run_bot
+from runbook.slack.bot import load_environments, run_bot
+from runbook.slack.prefect_gateway import PrefectGateway
 from simulator.server import Simulator
 from tests.support import env_file_for
 

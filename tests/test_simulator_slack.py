@@ -18,7 +18,8 @@ from slack_sdk.webhook import WebhookClient
 from starlette.applications import Starlette
 
 from simulator.requestlog import RequestLog
-from simulator.slack import SlackState, conversation, render_conversation, slack_routes
+from simulator.slack import conversation, render_conversation, slack_routes
+from simulator.slack_state import SlackState
 from tests.support import serve
 
 pytestmark = pytest.mark.timeout(30)

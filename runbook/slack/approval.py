@@ -2,8 +2,8 @@
 
 Pure builders (Block Kit from `slack_sdk.models`, validated when rendered) plus two small I/O pieces:
 `describe_changes` reads each service's current revision, `ApproverCheck` resolves user groups with
-`usergroups.users.list`. The bot (`runbook.slack.bot`) and the paused run (`runbook.approval`) use them; the flow run
-is resumed with the same input the Prefect UI form takes (`runbook.approval.RedeployApproval`).
+`usergroups.users.list`. The bot (`runbook.slack.chatops`) and the paused run (`runbook.approval`) use them; the flow
+run is resumed with the same input the Prefect UI form takes (`runbook.approval.RedeployApproval`).
 
 Refused attempts are kept with the run in Prefect, as flow run inputs keyed `runbook-chatops-refusal-<id>`, so the
 report can list them whichever machine ran the bot: `await refused_attempts(flow_run_id)`.

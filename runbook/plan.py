@@ -3,10 +3,11 @@
 import os
 
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from runbook.catalog import CheckSpec, phase_checks
+from runbook.catalog import CATALOG, ApiCall, CheckSpec, phase_checks
 from runbook.config.models import RunbookConfig
 from runbook.health_contract import probed_paths
 from runbook.results import PHASE_TEAMS, PHASE_TITLES, Phase
@@ -47,6 +48,35 @@ def _resources(config: RunbookConfig, check_id: str) -> str:
     }.get(check_id, "")
 
 
+def reads(config: RunbookConfig, spec: CheckSpec) -> str:
+    """What a check reads: its Google API calls by API, then anything else (HTTPS, WebSocket, PostgreSQL)."""
+    google = [f"{api}: {', '.join(str(c) for c in calls)}" for api, calls in spec.calls_by_api(config).items()]
+    return escape("; ".join([*google, *spec.reads]) or "-")  # `[database]` is text, not rich markup
+
+
+def role_of(call: ApiCall) -> str:
+    """The least-privilege role a call needs: its own, else its API's viewer role."""
+    from runbook.google.clients import VIEWER_ROLES
+
+    return call.role or VIEWER_ROLES[call.api]
+
+
+def iam_table(config: RunbookConfig) -> Table:
+    """Every Google API method the enabled checks may call, the role it needs, and which checks call it."""
+    rows: dict[tuple[str, str, str], list[str]] = {}
+    for spec in CATALOG.values():
+        if not config.check_enabled(spec.id):
+            continue
+        for call in spec.calls_for(config):
+            rows.setdefault((role_of(call), call.api, call.method), []).append(spec.id)
+    table = Table(title="Google API calls and the roles they need", title_justify="left")
+    for column in ("role", "api", "method", "called by"):
+        table.add_column(column, overflow="fold")
+    for (role, api, method), checks in sorted(rows.items()):
+        table.add_row(role, api, method, ", ".join(checks))
+    return table
+
+
 def waits_for(config: RunbookConfig, spec: CheckSpec) -> str:
     """What the check waits for in this configuration (dependencies on another phase are its gate)."""
     if spec.id == "database-connectivity" and (config.database.host or config.database.mode == "connector"):
@@ -75,7 +105,7 @@ def render_plan(config: RunbookConfig) -> Group:
                 spec.id if enabled else f"{spec.id} (disabled)",
                 spec.severity.value,
                 waits_for(config, spec),
-                "; ".join(spec.reads) or "-",
+                reads(config, spec),
                 _resources(config, spec.id),
                 f"{config.check_deadline(spec.id):g} s",
             )
@@ -84,6 +114,7 @@ def render_plan(config: RunbookConfig) -> Group:
         if number < len(Phase):
             gate += f" A closed gate skips phase {number + 1} and later."
         parts.append(Text(gate, style="dim"))
+    parts.append(iam_table(config))
     return Group(*parts)
 
 

@@ -340,7 +340,7 @@ def serve(
 def slack_bot(
     env: Annotated[
         list[str] | None,
-        typer.Option("--env", "-e", help="Environment(s) with [slack.chatops] to serve; default: all that have it."),
+        typer.Option("--env", "-e", help="Environment(s) with \\[slack.chatops] to serve; default: all that have it."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own logs.")] = False,
 ) -> None:

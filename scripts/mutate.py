@@ -79,6 +79,21 @@ SETS = (
         ),
         ("tests/test_results.py", "tests/test_gate_edges.py"),
     ),
+    MutationSet(
+        "authorization",
+        "Who may approve or reject a redeploy and who may start runs from Slack: members, user groups, failed "
+        "lookups, the group cache, `runners`; the button values and note forms the decisions come from.",
+        (
+            "runbook/slack/approval.py:mention",
+            "runbook/slack/approval.py:ButtonValue.parse",
+            "runbook/slack/approval.py:read_note_submission",
+            "runbook/slack/approval.py:ApproverCheck.allowed",
+            "runbook/slack/approval.py:ApproverCheck._group",
+            "runbook/slack/chatops.py:ChatOpsBot.authorize",
+            "runbook/slack/chatops.py:ChatOpsBot.start_run",
+        ),
+        ("tests/test_authorization.py", "tests/test_slack_bot.py"),
+    ),
 )
 SETS_BY_NAME = {s.name: s for s in SETS}
 HELD_NAMES = {held_name(f.split(":")[1]): f.split(":")[1] for s in SETS for f in s.functions}
@@ -96,13 +111,23 @@ def mutmut_config(selected: MutationSet) -> str:
         f"source_paths = {toml_list(list(COPIED[:4]))}\n"
         f"only_mutate = {toml_list(selected.files())}\n"
         f"pytest_add_cli_args_test_selection = {toml_list(list(selected.tests))}\n"
-        'pytest_add_cli_args = ["-m", "not slow", "-p", "no:cacheprovider", "--timeout=60"]\n'
+        'pytest_add_cli_args = ["-p", "tests.fast_only", "-p", "no:cacheprovider", "--timeout=60"]\n'
+        'also_copy = ["environments"]\n'
         "use_git_change_detection = false\n"
     )
 
 
 def _copy_changed(source: Path, target: Path, skip: set[Path]) -> None:
-    """Copy the files whose bytes differ (keeping their times), so an unchanged file keeps mutmut's results."""
+    """Mirror `source`: copy the files whose bytes differ (keeping their times, so an unchanged file keeps mutmut's
+    results) and delete the files gone from it (a module moved by a refactoring), with their mutants."""
+    if target.exists():
+        for path in list(target.rglob("*")):
+            gone = path.is_file() and not (source / path.relative_to(target)).exists()
+            if gone and "__pycache__" not in path.parts:
+                path.unlink()
+                mutated = target.parent / "mutants" / target.name / path.relative_to(target)
+                for stale in (mutated, mutated.with_name(mutated.name + ".meta")):
+                    stale.unlink(missing_ok=True)
     for path in source.rglob("*"):
         if "__pycache__" in path.parts or not path.is_file() or path in skip:
             continue

@@ -4,9 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SCENARIO ?= healthy
 ARGS ?=
+SIM_PORT ?= 8765
+PG_PORT ?= 55432
 
-# Prefect offline and self-contained: its database lives in the project, no telemetry, patient start-up.
-export PREFECT_HOME := $(CURDIR)/.prefect
+# Prefect offline and self-contained: no telemetry, patient start-up. Its data lives in the project, each use apart:
+# the demos in .prefect/demo (scripts/demo.sh), the tests in .prefect/tests, the benchmark in .prefect/bench; a team
+# server started as the operator guide says keeps .prefect itself.
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
@@ -37,7 +40,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 test: install postgresql lint
-	RUNBOOK_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
+	PREFECT_HOME=$(CURDIR)/.prefect/tests RUNBOOK_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
 
 # Mutation testing of the functions that decide, each set against its fast unit tests (docs/testing.md).
 # MUTATE_SETS="gate authorization" runs some sets; prints the score and the surviving mutants, exit 1 below 90 %.
@@ -46,15 +49,19 @@ mutate: install
 	$(PY) scripts/mutate.py $(MUTATE_SETS)
 
 demo: install postgresql
-	@SCENARIO='$(SCENARIO)' ARGS='$(ARGS)' PY='$(PY)' bash scripts/demo.sh
+	@SCENARIO='$(SCENARIO)' ARGS='$(ARGS)' SIM_PORT='$(SIM_PORT)' PG_PORT='$(PG_PORT)' PY='$(PY)' bash scripts/demo.sh
 
 # A redeploy approved from the simulator's Slack (Socket Mode, runbook slack-bot), end to end; exit 0 when it completed.
+# Its Prefect is its own too: .prefect/demo, a private server (not PREFECT_API_URL's, not one on 127.0.0.1:4200).
 demo-approval: install
-	$(PY) scripts/demo_approval.py
+	PREFECT_HOME=$(CURDIR)/.prefect/demo PREFECT_SERVER_API_PORT=$$($(PY) -c 'import socket; s = socket.socket(); \
+		s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') env -u PREFECT_API_URL $(PY) scripts/demo_approval.py
 
 # The benchmark (not timed tests): a run side by side with a sequential script; tables + bench/results.json.
 bench: install postgresql
 	$(PY) -m bench.run --size $(BENCH_SIZE)
 
+# .prefect itself may hold a team server's database (the operator guide's): only what make put there goes.
 clean:
-	rm -rf $(VENV) .prefect .run .pytest_cache .mypy_cache .ruff_cache mutants
+	rm -rf $(VENV) .prefect/demo .prefect/tests .prefect/bench .prefect/pycache .run .pytest_cache .mypy_cache \
+		.ruff_cache mutants

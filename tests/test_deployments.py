@@ -11,7 +11,14 @@ import yaml
 from typer.testing import CliRunner
 
 from runbook.app.cli import app
-from runbook.app.serve import PREFECT_FILE, DeploymentFileError, deployment_specs, deployments
+from runbook.app.serve import (
+    NIGHTLY_SWITCH,
+    PREFECT_FILE,
+    DeploymentFileError,
+    build_outputs,
+    deployment_specs,
+    deployments,
+)
 from runbook.config.files import available_environments
 from runbook.parameters import HandoffParameters
 from runbook.results import Phase
@@ -27,7 +34,21 @@ def raw() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def built() -> dict[str, Any]:
-    return {f"{d.flow_name}/{d.name}": d for d in deployments()}
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv(NIGHTLY_SWITCH, raising=False)  # what a rehearsal machine has
+        return {f"{d.flow_name}/{d.name}": d for d in deployments()}
+
+
+def prefect_deploy_schedules(entry: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """The (schedule, active) pairs `prefect deploy` makes of an entry: the outputs of the file's build steps
+    templated into its schedules and each turned into a deployment schedule by Prefect's own function. (Prefect's
+    `run_steps` itself needs a server; the end-to-end test deploys for real.)"""
+    from prefect.cli.deploy._schedules import _construct_schedules
+    from prefect.client.schemas.actions import DeploymentScheduleCreate
+
+    made = _construct_schedules(entry, build_outputs(), console=None, is_interactive=lambda: False)  # type: ignore[arg-type]
+    schedules = [DeploymentScheduleCreate(**s) for s in made or []]  # what the client sends (active parsed)
+    return [(s.schedule, s.active) for s in schedules]
 
 
 def test_prefect_accepts_the_file_and_every_deployment_uses_the_local_process_pool(raw: dict[str, Any]) -> None:
@@ -40,7 +61,7 @@ def test_prefect_accepts_the_file_and_every_deployment_uses_the_local_process_po
 
 
 def test_pull_step_runs_flows_from_the_directory_prefect_deploy_ran_in(raw: dict[str, Any]) -> None:
-    (build,) = raw["build"]
+    build, _nightly = raw["build"]
     assert build["prefect.deployments.steps.run_shell_script"] == {
         "id": "project-dir",
         "script": "pwd",
@@ -68,11 +89,34 @@ def test_nightly_runs_at_two_in_los_angeles_on_staging_in_quiet_slack_mode(built
     (schedule,) = nightly.schedules
     assert schedule.schedule.cron == "0 2 * * *"
     assert schedule.schedule.timezone == "America/Los_Angeles"
-    assert schedule.active is True and nightly.paused is False  # deploying again resumes a paused nightly
+    assert nightly.paused is False  # deploying again resumes a paused nightly
+    assert schedule.active is False  # unless asked for: RUNBOOK_NIGHTLY=on (the next test)
     parameters = HandoffParameters.model_validate(nightly.parameters)
     assert parameters.environment == "staging"
     assert parameters.slack_quiet is True and parameters.trigger == "nightly"
     assert parameters.phases == list(Phase) and not parameters.redeploy and not parameters.dry_run
+
+
+@pytest.mark.parametrize(("switch", "active"), [(None, False), ("off", False), ("on", True), ("true", True)])
+def test_the_nightly_schedule_is_on_only_where_asked_for(
+    raw: dict[str, Any], monkeypatch: pytest.MonkeyPatch, switch: str | None, active: bool
+) -> None:
+    """A rehearsal server that registers the deployments must not run the nightly against the real staging: its
+    schedule is on only with RUNBOOK_NIGHTLY=on, for `prefect deploy` and `runbook serve` alike."""
+    if switch is None:
+        monkeypatch.delenv(NIGHTLY_SWITCH, raising=False)
+    else:
+        monkeypatch.setenv(NIGHTLY_SWITCH, switch)
+    nightly = next(entry for entry in raw["deployments"] if entry["name"] == "nightly")
+    assert [s for _, s in prefect_deploy_schedules(nightly)] == [active]
+    (served,) = deployments(names=["staging-handoff/nightly"])
+    assert [s.active for s in served.schedules] == [active]
+
+
+def test_a_nightly_switch_that_is_not_on_or_off_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(NIGHTLY_SWITCH, "sometimes")
+    with pytest.raises(DeploymentFileError, match="RUNBOOK_NIGHTLY"):
+        deployments(names=["staging-handoff/nightly"])
 
 
 async def test_nightly_runs_once_a_day_at_two_pacific_across_daylight_saving(built: dict[str, Any]) -> None:
@@ -164,19 +208,14 @@ def test_entrypoints_load_the_way_prefect_deploy_loads_them(monkeypatch: pytest.
 
 def test_yaml_and_serve_share_one_definition(raw: dict[str, Any], built: dict[str, Any]) -> None:
     """`prefect deploy` and `runbook serve` read one file: same names, descriptions, tags, parameters, schedules."""
-    from prefect.cli.deploy._schedules import _schedule_config_to_deployment_schedule
-
     for entry, deployment in zip(raw["deployments"], built.values(), strict=True):
         assert deployment.name == entry["name"]
         assert deployment.parameters == entry["parameters"]
         assert deployment.tags == entry["tags"]
         assert deployment.description == " ".join(entry["description"].split())
         assert deployment.paused is bool(entry.get("paused", False))
-        # The schedules `prefect deploy` would create from the same entries.
-        expected = [_schedule_config_to_deployment_schedule(s) for s in entry["schedules"]]
-        assert [(s.schedule, s.active) for s in deployment.schedules] == [
-            (e["schedule"], e.get("active", True)) for e in expected
-        ]
+        # The schedules `prefect deploy` would create from the same entries (build steps run, outputs templated).
+        assert [(s.schedule, s.active) for s in deployment.schedules] == prefect_deploy_schedules(entry)
 
 
 def test_a_misspelt_key_is_refused_not_ignored(tmp_path: Path) -> None:
@@ -193,7 +232,7 @@ def test_runbook_serve_lists_the_deployments_and_refuses_an_unknown_one() -> Non
     runner = CliRunner()
     listed = runner.invoke(app, ["serve", "--list"])
     assert listed.exit_code == 0, listed.output
-    assert "staging-handoff/nightly: 0 2 * * * America/Los_Angeles" in listed.output
+    assert "staging-handoff/nightly: 0 2 * * * America/Los_Angeles (off)" in listed.output
     assert "staging-handoff/manual: no schedule" in listed.output
     assert "infrastructure-validation/on-demand: no schedule" in listed.output
     unknown = runner.invoke(app, ["serve", "--deployment", "nope", "--list"])

@@ -322,7 +322,7 @@ def serve(
     if list_only:
         for item in built:
             when = ", ".join(
-                f"{cron} {getattr(s.schedule, 'timezone', None) or 'UTC'}"
+                f"{cron} {getattr(s.schedule, 'timezone', None) or 'UTC'}{'' if s.active else ' (off)'}"
                 for s in item.schedules or []
                 if (cron := getattr(s.schedule, "cron", None))
             )

@@ -3,7 +3,9 @@
 There is one definition of the deployments: deployments/prefect.yaml. `prefect deploy` registers them for a work
 pool and its workers; this module reads the same file and builds the same deployments (names, entrypoints,
 descriptions, tags, parameters, schedules) as `RunnerDeployment`s for Prefect's `serve`, for teams without a
-worker. Work pool, build and pull steps are ignored here: a served flow runs in this process's environment.
+worker. Work pool and pull steps are ignored here: a served flow runs in this process's environment. The build steps
+(shell scripts) run as `prefect deploy` runs them, for what the schedules take from them: the nightly's schedule is on
+only with RUNBOOK_NIGHTLY=on, so a rehearsal never runs the nightly against the real staging environment.
 
     from runbook.app.serve import deployments
     for deployment in deployments():
@@ -25,6 +27,10 @@ if TYPE_CHECKING:
     from prefect.flows import Flow
 
 PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
+# The environment variable that switches the nightly's schedule on (`on`/`off`, also true/false, yes/no, 1/0): read
+# by the file's `nightly` build step, for `prefect deploy` and `runbook serve` alike. Unset: off.
+NIGHTLY_SWITCH = "RUNBOOK_NIGHTLY"
+SHELL_STEP = "prefect.deployments.steps.run_shell_script"
 
 # The keys of a deployment in prefect.yaml that this module understands; anything else is a mistake here
 # (Prefect itself ignores unknown keys silently, so a misspelt `schedule:` would otherwise go unnoticed).
@@ -107,22 +113,61 @@ def load_flow(spec: DeploymentSpec) -> "Flow[Any, Any]":
     return found
 
 
-def _schedule(schedule: dict[str, Any]) -> Any:
-    """A prefect.yaml schedule as Prefect's Cron schedule (the same fields `prefect deploy` reads)."""
-    from prefect.schedules import Cron
+def build_outputs(path: Path = PREFECT_FILE) -> dict[str, Any]:
+    """The outputs of the file's build steps by step id, as `prefect deploy` templates them into the deployments.
 
+    Only shell-script steps (what the file uses); run with Prefect's own step function, without the Prefect client
+    that `prefect deploy` would need for blocks and variables (the file uses none): no server is needed.
+    """
+    from prefect.deployments.steps.utility import run_shell_script
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    data = yaml.safe_load(path.read_text()) or {}
+    outputs: dict[str, Any] = {}
+    for step in data.get("build") or []:
+        if not isinstance(step, dict) or list(step) != [SHELL_STEP]:
+            raise DeploymentFileError(f"{path}: build steps other than {SHELL_STEP} are not supported here: {step}")
+        inputs = {key: value for key, value in dict(step[SHELL_STEP]).items() if key not in {"id", "requires"}}
+        result = run_coro_as_sync(run_shell_script(**inputs))
+        if step[SHELL_STEP].get("id"):
+            outputs[str(step[SHELL_STEP]["id"])] = result
+    return outputs
+
+
+def _active(value: Any, where: str) -> bool:
+    """A schedule's `active` once templated: a boolean, or a string Prefect accepts as one (on/off, true/false)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(bool).validate_python(value)
+    except ValidationError:
+        raise DeploymentFileError(
+            f"{where}: schedule `active` is {value!r}; {NIGHTLY_SWITCH} takes on or off (unset: off)"
+        ) from None
+
+
+def _schedule(schedule: dict[str, Any], outputs: dict[str, Any] | None = None, where: str = "") -> Any:
+    """A prefect.yaml schedule as Prefect's Cron schedule (the same fields `prefect deploy` reads, templated with the
+    build steps' outputs as `prefect deploy` templates them)."""
+    from prefect.schedules import Cron
+    from prefect.utilities.templating import apply_values
+
+    schedule = apply_values(schedule, outputs or {})
     return Cron(
         str(schedule["cron"]),
         timezone=schedule.get("timezone"),
         day_or=bool(schedule.get("day_or", True)),
-        active=bool(schedule.get("active", True)),
+        active=_active(schedule.get("active", True), where),
         parameters=schedule.get("parameters") or None,
         slug=schedule.get("slug"),
     )
 
 
-def to_runner_deployment(spec: DeploymentSpec) -> "RunnerDeployment":
-    """One spec as a deployment that `serve` can run; its entrypoint is a module path (any working directory)."""
+def to_runner_deployment(spec: DeploymentSpec, outputs: dict[str, Any] | None = None) -> "RunnerDeployment":
+    """One spec as a deployment that `serve` can run; its entrypoint is a module path (any working directory).
+
+    `outputs`: the file's build step outputs (`build_outputs`), for schedules that take values from them.
+    """
     from prefect.deployments.runner import EntrypointType, RunnerDeployment
 
     deployment = load_flow(spec).to_deployment(
@@ -130,7 +175,7 @@ def to_runner_deployment(spec: DeploymentSpec) -> "RunnerDeployment":
         description=spec.description or None,
         tags=list(spec.tags),
         parameters=spec.parameters,
-        schedules=[_schedule(s) for s in spec.schedules],
+        schedules=[_schedule(s, outputs, f"deployment {spec.name!r}") for s in spec.schedules],
         paused=spec.paused,
         entrypoint_type=EntrypointType.MODULE_PATH,
         _sync=True,  # type: ignore[call-arg]  # a RunnerDeployment from async callers too (it dispatches)
@@ -143,8 +188,11 @@ def deployments(path: Path = PREFECT_FILE, names: Iterable[str] | None = None) -
     """The deployments of prefect.yaml as RunnerDeployments; `names` ("flow/deployment" or "deployment") filters."""
     wanted = set(names or ())
     built = []
-    for spec in deployment_specs(path):
-        deployment = to_runner_deployment(spec)
+    specs = deployment_specs(path)
+    templated = any("{{" in str(schedule) for spec in specs for schedule in spec.schedules)
+    outputs = build_outputs(path) if templated else {}
+    for spec in specs:
+        deployment = to_runner_deployment(spec, outputs)
         if wanted and not wanted & {spec.name, f"{deployment.flow_name}/{spec.name}"}:
             continue
         built.append(deployment)

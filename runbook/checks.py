@@ -82,18 +82,17 @@ class CheckContext:
 
         `role` names the IAM role a 403 should ask for when it is not `api`'s viewer role (e.g. a write).
         """
+        sent = CallCounter(parent=self.counter)  # this call's requests: what its summary reports
         try:
-            return await call_api(
-                fn, *args, deadline=self.deadline, timeout=self.timeout, counter=self.counter, **kwargs
-            )
+            return await call_api(fn, *args, deadline=self.deadline, timeout=self.timeout, counter=sent, **kwargs)
         except DeadlinePassed as error:
-            raise no_answer(api, what, f"{error} (after {self.counter.attempts} attempt(s))") from None
+            raise no_answer(api, what, f"{error} (after {sent.attempts} attempt(s))", sent.attempts) from None
         except Exception as error:  # every other failure is classified, never re-raised as a traceback
-            raise classify_api_error(api, what, error, self.counter.attempts, self.config.gcp.project, role) from None
+            raise classify_api_error(api, what, error, sent.attempts, self.config.gcp.project, role) from None
 
-    def no_answer(self, api: str, what: str, detail: str) -> "CheckAbort":
+    def no_answer(self, api: str, what: str, detail: str, attempts: int | None = None) -> "CheckAbort":
         """ERROR: `api` gave no answer for `what` within this check's deadline (for reads shared between checks)."""
-        return no_answer(api, what, detail)
+        return no_answer(api, what, detail, attempts)
 
     async def call_optional(self, api: str, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T | None:
         """Like `call`, but a 404 answers None (the caller decides what absence means)."""
@@ -149,12 +148,18 @@ class CheckContext:
         return self.result(finding.status, finding.summary, finding.evidence, finding.remediation)
 
 
-def no_answer(api: str, what: str, detail: str) -> CheckAbort:
-    """ERROR: `api` did not answer for `what` within the check's deadline (`detail` says how it ended)."""
+def no_answer(api: str, what: str, detail: str, attempts: int | None = None) -> CheckAbort:
+    """ERROR: `api` did not answer for `what` within the check's deadline (`detail` says how it ended).
+
+    `attempts`: the requests sent for `what`, when known.
+    """
+    evidence: dict[str, Any] = {"api": api, "resource": what}
+    if attempts is not None:
+        evidence["attempts"] = attempts
     return CheckAbort(
         Status.ERROR,
         f"{api} gave no answer for {what}: {detail}",
-        {"api": api, "resource": what},
+        evidence,
         f"Check the {api} API's status and the network path to it; rerun when it answers.",
     )
 

@@ -188,9 +188,10 @@ async def _list_instances(ctx: CheckContext) -> tuple[list[Any] | None, str]:
     what, fn = f"instances in {project}", ctx.clients.sql_instances.list
     try:
         # A diagnostic read with its own counter: a 404 stays one attempt at the instance itself.
-        pager = await call_api(fn, request=request, deadline=ctx.deadline, timeout=ctx.timeout, counter=CallCounter())
+        listing = CallCounter()
+        pager = await call_api(fn, request=request, deadline=ctx.deadline, timeout=ctx.timeout, counter=listing)
     except Exception as error:
-        return None, classify_api_error("sqladmin", what, error, 1, project).summary
+        return None, classify_api_error("sqladmin", what, error, listing.attempts, project).summary
     # Only the first page: iterating the pager would fetch more pages outside the call policy.
     return list(pager.items), ""
 

@@ -145,8 +145,9 @@ class SecretInventory(SharedReads):
     """The project's secret ids, listed once per run and shared by the checks that need them.
 
     Create one per run (or phase) and pass it to `secrets_check` and `service_drift_check`. The first check to ask
-    lists; a check asking meanwhile waits for that listing within its own deadline. Only a successful listing is
-    shared: when it fails, each check lists on its own and reaches its own verdict.
+    lists; a check asking meanwhile waits for that listing within its own deadline. A failed listing is shared too
+    (each check gets the failure as soon as the listing fails, and reaches its own verdict from it); only a listing
+    its check abandoned is taken over by a waiting one.
     """
 
     async def secret_ids(self, ctx: CheckContext) -> frozenset[str]:

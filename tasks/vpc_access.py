@@ -203,9 +203,10 @@ async def _list_connectors(ctx: CheckContext) -> tuple[list[Any] | None, str]:
     what, fn = f"connectors in {parent}", ctx.clients.vpcaccess.list_connectors
     try:
         # A diagnostic read with its own counter: a 404 stays one attempt at the connector itself.
-        pager = await call_api(fn, request=request, deadline=ctx.deadline, timeout=ctx.timeout, counter=CallCounter())
+        listing = CallCounter()
+        pager = await call_api(fn, request=request, deadline=ctx.deadline, timeout=ctx.timeout, counter=listing)
     except Exception as error:
-        return None, classify_api_error("vpcaccess", what, error, 1, ctx.config.gcp.project).summary
+        return None, classify_api_error("vpcaccess", what, error, listing.attempts, ctx.config.gcp.project).summary
     # Only the first page: iterating the pager would fetch more pages outside the call policy.
     return list(pager.connectors), ""
 

@@ -1,19 +1,25 @@
 """The call policy: transient errors retried within the deadline (Retry-After honoured), permanent ones never."""
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from google.api_core import exceptions as gexc
 
-from runbook.checks import CheckAbort, classify_api_error
+from runbook.catalog import CATALOG
+from runbook.checks import CheckAbort, CheckContext, classify_api_error
 from runbook.config.files import load_config
 from runbook.google.calls import CallCounter, Deadline, DeadlinePassed, call_api, is_transient, retry_after_seconds
 from runbook.google.clients import GoogleClients, preload_in_background
 from runbook.results import Status
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Flaky:
@@ -193,3 +199,55 @@ def test_calls_in_many_threads_building_one_client_build_it_once() -> None:
 def test_client_libraries_are_preloaded_once_per_process() -> None:
     first = preload_in_background()
     assert preload_in_background() is first  # the CLI, the handoff flow and a flow module share one import thread
+
+
+# --- attempts are requests sent -------------------------------------------------------------------------------
+
+
+def _context(deadline_s: float = 2, timeout_s: float = 1) -> CheckContext:
+    config = load_config("local", overrides={"checks": {"secrets": {"deadline_s": deadline_s, "timeout_s": timeout_s}}})
+    return CheckContext(CATALOG["secrets"], config, None)
+
+
+class Response429Soon:
+    headers = {"Retry-After": "0.2"}
+
+
+async def test_a_call_that_keeps_failing_reports_the_requests_sent_for_it_not_the_checks_other_calls() -> None:
+    ctx = _context(deadline_s=1.5)
+    assert await ctx.call("secretmanager", "secret a", Flaky()) == "answer"
+    assert await ctx.call("secretmanager", "secret b", Flaky()) == "answer"
+    limited = Flaky(*[gexc.TooManyRequests("quota", response=Response429Soon())] * 100)
+    with pytest.raises(CheckAbort) as caught:
+        await ctx.call("secretmanager", "the secret list", limited)
+    sent = len(limited.calls)
+    assert sent >= 3  # retried after each Retry-After until the deadline
+    assert f"secretmanager kept failing for the secret list after {sent} attempt(s)" in caught.value.summary
+    assert caught.value.evidence["attempts"] == sent
+    assert ctx.counter.attempts == sent + 2  # the check's attempts: every request it sent
+
+
+async def test_a_call_refused_by_the_deadline_before_it_starts_is_not_an_attempt() -> None:
+    ctx = _context(deadline_s=0.2, timeout_s=0.2)
+    await asyncio.sleep(0.3)
+    fn = Flaky()
+    with pytest.raises(CheckAbort, match=r"gave no answer for secret a: deadline of 0\.2 s passed \(after 0 attempt"):
+        await ctx.call("secretmanager", "secret a", fn)
+    assert fn.calls == [] and ctx.counter.attempts == 0
+
+
+def test_a_call_blocked_past_its_checks_deadline_does_not_keep_the_process_alive() -> None:
+    """The library ignores its timeout (a stalled stream): the check gives up at its deadline, the process exits."""
+    script = (
+        "import asyncio, time\n"
+        "from runbook.google.calls import Deadline, DeadlinePassed, call_api\n"
+        "def stalled(**_): time.sleep(30)\n"
+        "try:\n"
+        "    asyncio.run(call_api(stalled, deadline=Deadline(0.3), timeout=0.2))\n"
+        "except DeadlinePassed:\n"
+        "    print('gave up', flush=True)\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout == "gave up\n", done.stderr
+    assert time.monotonic() - started < 10  # python starts in ~1 s here; the stalled call would hold it 30 s

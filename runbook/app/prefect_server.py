@@ -34,6 +34,7 @@ PROBE_TIMEOUT_S = 0.3  # a local server answers /api/health in a few ms; nothing
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
 STOP_TIMEOUT_S = 5.0
+FLUSH_TIMEOUT_S = 5.0  # what the run logged last reaches a local server in tens of milliseconds
 _PR_SET_PDEATHSIG = 1
 _WATCHDOG_PERIOD_S = 0.5
 
@@ -116,10 +117,16 @@ class PrefectServer:
         return time.monotonic() - t0
 
     def stop(self) -> None:
-        """Stop an owned server and everything it started (its process group): TERM, then KILL after 5 s."""
+        """Stop an owned server and everything it started (its process group): TERM, then KILL after 5 s.
+
+        What the run sent Prefect last (its final log lines, state events) is delivered first: left queued, it would
+        go to a server that is gone, and Prefect's client retries a lost connection at interpreter exit with
+        exponential backoff, holding the process more than a minute after the report.
+        """
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
+        flush_to_api(FLUSH_TIMEOUT_S)
         for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, STOP_TIMEOUT_S)):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, sig)
@@ -137,6 +144,23 @@ class PrefectServer:
         except OSError:
             return "(unreadable)"
         return text[-2000:].strip() or "(empty)"
+
+
+def flush_to_api(timeout: float) -> None:
+    """Deliver the log lines and events Prefect's client still holds (its background workers), within `timeout`.
+
+    Nothing to do when Prefect was never imported. The workers stop once drained; a later log line or event starts
+    new ones.
+    """
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    deadline = time.monotonic() + timeout
+    for worker in (APILogWorker, EventsWorker):  # logs first: a log line's flow run event follows it
+        with contextlib.suppress(Exception):  # delivery is best effort; stopping the server is not
+            worker.drain_all(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def find_running_server() -> PrefectServer | None:

@@ -6,15 +6,19 @@ Retry-After, never past the check's deadline. Permanent errors (400, 401, 403, 4
 
 Why not Prefect task retries: they re-run a whole check (every call again), cannot honour Retry-After per call
 and know nothing of the check's deadline.
+
+Attempts are requests sent: an attempt counts when its thread hands it to the client library, not when it is
+queued, and not the one the deadline refuses before it starts.
 """
 
 import asyncio
 import contextlib
 import functools
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -26,9 +30,48 @@ T = TypeVar("T")
 TRANSIENT_HTTP = {408, 429, 500, 502, 503, 504}
 
 
+class DaemonThreads(Executor):
+    """A thread pool whose threads never hold the process at exit (concurrent.futures joins its own).
+
+    A check that gives up (its deadline, a cancelled run) stops waiting for its call, but a thread cannot be
+    interrupted: one blocked in a library that does not honour its timeout would keep the interpreter alive after
+    the verdict. Calls queued and not yet started are cancelled with their future, as in ThreadPoolExecutor.
+    """
+
+    def __init__(self, max_workers: int, thread_name_prefix: str) -> None:
+        self._max_workers = max_workers
+        self._prefix = thread_name_prefix
+        self._work: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._threads = 0
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> "Future[T]":
+        future: Future[T] = Future()
+        self._work.put((future, functools.partial(fn, *args, **kwargs)))
+        if not self._idle.acquire(blocking=False):
+            with self._lock:
+                if self._threads < self._max_workers:
+                    name = f"{self._prefix}_{self._threads}"
+                    self._threads += 1
+                    threading.Thread(target=self._serve, name=name, daemon=True).start()
+        return future
+
+    def _serve(self) -> None:
+        while True:
+            future, work = self._work.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(work())
+                except BaseException as error:  # handed to the caller, as ThreadPoolExecutor does
+                    future.set_exception(error)
+            del future, work  # drop the answer before waiting for more
+            self._idle.release()
+
+
 # Blocking client calls run here, not in each event loop's default executor (min(32, cores + 4) threads: six on
 # this kind of machine, which serialises the calls of a check reading 100 services).
-_CALLS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="google-api")
+_CALLS = DaemonThreads(max_workers=64, thread_name_prefix="google-api")
 
 
 class DeadlinePassed(Exception):
@@ -139,10 +182,48 @@ def retry_after_seconds(error: BaseException) -> float | None:
 
 @dataclass
 class CallCounter:
-    """Counts attempts across a check's calls (a check reports its attempts)."""
+    """Requests sent: by a check (it reports its attempts), by one call of it, or by a read checks share.
+
+    A call's counter has the check's as `parent`: one request counts in both.
+    """
 
     attempts: int = 0
     retried: int = 0
+    parent: "CallCounter | None" = None
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()  # requests are counted in the threads that send them
+
+    def sent(self, retry: bool = False) -> None:
+        """One request went out (`retry`: not the call's first)."""
+        counter: CallCounter | None = self
+        while counter is not None:
+            with counter._lock:
+                counter.attempts += 1
+                counter.retried += int(retry)
+            counter = counter.parent
+
+    def add(self, other: "CallCounter") -> None:
+        """Count `other`'s requests here too (a read shared with another check, sent on this one's behalf too)."""
+        counter: CallCounter | None = self
+        while counter is not None:
+            with counter._lock:
+                counter.attempts += other.attempts
+                counter.retried += other.retried
+            counter = counter.parent
+
+
+_ALSO_COUNTING: ContextVar[tuple[CallCounter, ...]] = ContextVar("also_counting", default=())
+
+
+@contextlib.contextmanager
+def also_counting(counter: CallCounter) -> Iterator[CallCounter]:
+    """Requests sent inside (this asyncio task and the tasks it starts) count in `counter` too (a shared read)."""
+    token = _ALSO_COUNTING.set((*_ALSO_COUNTING.get(), counter))
+    try:
+        yield counter
+    finally:
+        _ALSO_COUNTING.reset(token)
 
 
 async def call_api(
@@ -172,18 +253,22 @@ async def call_api(
         # tenacity computes the wait first: stop when sleeping would leave no time for another call.
         return deadline.remaining <= state.upcoming_sleep + 0.05
 
+    counters = (counter, *_ALSO_COUNTING.get())
+
+    def send(retry: bool, call: Callable[[], T]) -> T:
+        for each in counters:  # in the thread, as the request goes out: a call cancelled in the queue is not sent
+            each.sent(retry)
+        return call()
+
     async for attempt in AsyncRetrying(retry=retry_if_exception(is_transient), wait=wait, stop=stop, reraise=True):
         with attempt:
-            counter.attempts += 1
-            if attempt.retry_state.attempt_number > 1:
-                counter.retried += 1
             remaining = deadline.remaining
             if remaining <= 0:
                 raise DeadlinePassed(f"deadline of {deadline.seconds:g} s passed")
             per_call = min(timeout, remaining)
             try:
                 call = functools.partial(fn, *args, retry=None, timeout=per_call, **kwargs)
-                answer = asyncio.get_running_loop().run_in_executor(_CALLS, call)
+                answer = asyncio.wrap_future(_CALLS.submit(send, attempt.retry_state.attempt_number > 1, call))
                 return await asyncio.wait_for(answer, timeout=per_call + 1.0)
             except TimeoutError:
                 # asyncio's own cap: the library did not honour its timeout (e.g. a stalled stream).

@@ -2,9 +2,12 @@
 
 Two checks of phase 1 need the same resource (secrets and service-drift the secret list; vpc-connector and
 service-drift the configured VPC connector): reading it once keeps "no resource read twice in a phase" and one
-request's latency off the phase. Only a successful answer is shared (a 404 read as None counts as one): when the
-first reader fails, each waiting check reads on its own and reaches its own verdict. Checks run in different
-threads, each with its own event loop, so the answer travels in a `concurrent.futures.Future`.
+request's latency off the phase. The answer is shared whatever it is: a value, a 404 read as None, or a failure
+(permission denied, the API failing until the reader's deadline): a waiting check gets it the moment the reader
+does, instead of spending its own deadline asking an API that has just failed. Only a read that ended without an
+answer (the reading check was cancelled: its deadline, a sibling read failing) is not shared: a waiting check then
+reads itself. Checks run in different threads, each with its own event loop, so the answer travels in a
+`concurrent.futures.Future`; the requests the read sent count as attempts of every check that used its answer.
 """
 
 import asyncio
@@ -13,7 +16,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-from runbook.google.calls import Deadline
+from runbook.google.calls import CallCounter, Deadline, also_counting
 
 T = TypeVar("T")
 
@@ -25,15 +28,22 @@ class ReadContext(Protocol):
     def deadline(self) -> Deadline: ...
 
     @property
+    def counter(self) -> CallCounter: ...
+
+    @property
     def clients(self) -> Any: ...
 
     async def call_optional(self, api: str, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T | None:
         """A call whose 404 answers None."""
         ...
 
-    def no_answer(self, api: str, what: str, detail: str) -> Exception:
-        """The error a check ends with when `api` gave no answer for `what` in time."""
+    def no_answer(self, api: str, what: str, detail: str, attempts: int | None = None) -> Exception:
+        """The error a check ends with when `api` gave no answer for `what` in time (`attempts`: requests sent)."""
         ...
+
+
+class ReadAbandoned(Exception):
+    """The check reading for the others stopped before the read ended: no answer to share, a waiter reads."""
 
 
 class SharedReads:
@@ -41,31 +51,54 @@ class SharedReads:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._answers: dict[str, concurrent.futures.Future[Any]] = {}
+        self._answers: dict[str, tuple[concurrent.futures.Future[Any], CallCounter]] = {}
 
     async def read(self, ctx: ReadContext, key: str, fetch: Callable[[], Awaitable[Any]], api: str, what: str) -> Any:
-        """The answer for `key`: fetched by the first check to ask, awaited by the others within their deadline."""
-        with self._lock:
-            answer = self._answers.get(key)
-            owner = answer is None or (answer.done() and answer.exception() is not None)
+        """The answer for `key`: fetched by the first check to ask, awaited by the others within their deadline.
+
+        A failed read raises its error in every check that asks; a read abandoned by its reader is taken over.
+        """
+        while True:
+            with self._lock:
+                entry = self._answers.get(key)
+                owner = entry is None or (entry[0].done() and isinstance(entry[0].exception(), ReadAbandoned))
+                if owner:
+                    entry = self._answers[key] = (concurrent.futures.Future(), CallCounter())
+            assert entry is not None
+            answer, sent = entry
             if owner:
-                answer = self._answers[key] = concurrent.futures.Future()
-        assert answer is not None
-        if owner:
+                return await _fetch(answer, sent, fetch, what)
             try:
-                value = await fetch()
-            except BaseException as error:  # cancelled at the deadline too: waiters must not wait for nothing
-                answer.set_exception(error if isinstance(error, Exception) else RuntimeError(f"{what}: cancelled"))
+                waiting = asyncio.shield(asyncio.wrap_future(answer))
+                value = await asyncio.wait_for(waiting, timeout=ctx.deadline.remaining)
+            except ReadAbandoned:
+                continue  # its reader was cancelled before an answer: read it now (or wait for who does)
+            except TimeoutError:
+                ctx.counter.add(sent)
+                detail = f"not within the {ctx.deadline.seconds:g} s deadline ({sent.attempts} request(s) sent so far)"
+                raise ctx.no_answer(api, what, detail, sent.attempts) from None
+            except Exception:  # the read failed: that is this check's answer too, at once
+                ctx.counter.add(sent)
                 raise
-            answer.set_result(value)
+            ctx.counter.add(sent)
             return value
-        try:
-            waiting = asyncio.shield(asyncio.wrap_future(answer))
-            return await asyncio.wait_for(waiting, timeout=ctx.deadline.remaining)
-        except TimeoutError:
-            raise ctx.no_answer(api, what, f"not within the {ctx.deadline.seconds:g} s deadline") from None
-        except Exception:  # the other check's read failed: read on our own, for our own verdict
-            return await fetch()
+
+
+async def _fetch(
+    answer: "concurrent.futures.Future[Any]", sent: CallCounter, fetch: Callable[[], Awaitable[Any]], what: str
+) -> Any:
+    """Read for every check waiting on `answer`, counting the requests in `sent`."""
+    try:
+        with also_counting(sent):
+            value = await fetch()
+    except Exception as error:
+        answer.set_exception(error)
+        raise
+    except BaseException:  # cancelled (the reader's deadline, a sibling's failure): not an answer about the resource
+        answer.set_exception(ReadAbandoned(f"the read of {what} was abandoned by the check reading it"))
+        raise
+    answer.set_result(value)
+    return value
 
 
 class ConnectorReads(SharedReads):

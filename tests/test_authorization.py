@@ -218,9 +218,13 @@ def test_a_value_that_is_not_ours_is_refused(raw: str) -> None:
         ButtonValue.parse(raw)
 
 
-def test_a_foreign_value_names_what_was_found() -> None:
+def test_a_foreign_value_names_what_was_found_in_its_first_80_characters() -> None:
     with pytest.raises(ValueError, match=r"^expected a runbook approval value, found '\[1, 2\]'$"):
         ButtonValue.parse("[1, 2]")
+    long = json.dumps(list(range(100)))
+    with pytest.raises(ValueError) as raised:
+        ButtonValue.parse(long)
+    assert str(raised.value) == f"expected a runbook approval value, found {long[:80]!r}"
 
 
 def submitted_view(decision: str | None, note: str | None, metadata: Any = None) -> dict[str, Any]:
@@ -260,6 +264,18 @@ def test_an_approval_needs_no_note_but_a_rejection_does() -> None:
 @pytest.mark.parametrize("decision", [None, "maybe", ""])
 def test_a_submission_without_a_decision_asks_for_one(decision: str | None) -> None:
     assert read_note_submission(submitted_view(decision, "note")) == {DECISION_BLOCK: "Choose approve or reject."}
+
+
+def test_a_selected_option_that_is_not_an_object_is_no_decision() -> None:
+    view = submitted_view(None, "note")
+    view["state"]["values"][DECISION_BLOCK] = {DECISION_ACTION: {"selected_option": "approve"}}
+    assert read_note_submission(view) == {DECISION_BLOCK: "Choose approve or reject."}
+
+
+def test_a_form_without_a_channel_still_decides_with_no_channel() -> None:
+    value = ButtonValue(RUN, "staging", datetime(2026, 12, 1, tzinfo=UTC)).raw()
+    submission = read_note_submission(submitted_view("approve", "", json.dumps({"value": value, "ts": "1.2"})))
+    assert not isinstance(submission, dict) and (submission.channel, submission.message_ts) == ("", "1.2")
 
 
 def test_the_note_may_be_exactly_the_limit_but_not_longer() -> None:
@@ -307,7 +323,10 @@ def test_without_runners_anyone_may_start_a_run_and_no_lookup_is_made() -> None:
     slack = FakeSlack({GROUP: [MEMBER]})
     chatops = chatops_bot(slack)
     answer = asyncio.run(chatops.start_run(OUTSIDER, RUN_ALL, "C0RUNBOOK1"))
-    assert answer.startswith("Started *staging · slack* (infrastructure, restoration, business)")
+    assert answer == (
+        "Started *staging · slack* (infrastructure, restoration, business): its message will appear in this channel. "
+        f"Run id `{RUN}`."
+    )
     assert chatops.prefect.started == [
         (
             "staging-handoff/manual",

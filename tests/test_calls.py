@@ -17,6 +17,7 @@ from runbook.checks import CheckAbort, CheckContext, classify_api_error
 from runbook.config.files import load_config
 from runbook.google.calls import CallCounter, Deadline, DeadlinePassed, call_api, is_transient, retry_after_seconds
 from runbook.google.clients import GoogleClients, preload_in_background
+from runbook.google.shared_reads import SharedReads
 from runbook.results import Status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,3 +252,68 @@ def test_a_call_blocked_past_its_checks_deadline_does_not_keep_the_process_alive
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.stdout == "gave up\n", done.stderr
     assert time.monotonic() - started < 10  # python starts in ~1 s here; the stalled call would hold it 30 s
+
+
+# --- reads shared by checks: one answer, a failure included ---------------------------------------------------
+
+
+class Reader:
+    """A check as a shared read sees it: its deadline and its attempt counter."""
+
+    def __init__(self, deadline_s: float = 5) -> None:
+        self.deadline = Deadline(deadline_s)
+        self.counter = CallCounter()
+        self.clients = None
+        self.fetched = 0
+
+    async def call_optional(self, api: str, what: str, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def no_answer(self, api: str, what: str, detail: str, attempts: int | None = None) -> Exception:
+        return TimeoutError(f"{what}: {detail}")
+
+    async def read(self, shared: SharedReads, fn: Any, after_s: float = 0) -> Any:
+        await asyncio.sleep(after_s)
+
+        async def fetch() -> Any:
+            self.fetched += 1
+            return await call_api(fn, deadline=self.deadline, timeout=1, counter=self.counter)
+
+        return await shared.read(self, "key", fetch, "vpcaccess", "connector c")
+
+
+async def test_a_failed_shared_read_fails_every_check_that_shares_it_at_once_without_reading_again() -> None:
+    shared, owner, waiter, later = SharedReads(), Reader(), Reader(deadline_s=30), Reader()
+    denied = Flaky(gexc.Forbidden("vpcaccess.connectors.get denied"))
+    started = time.monotonic()
+    results = await asyncio.gather(
+        owner.read(shared, lambda **kw: time.sleep(0.3) or denied(**kw)),
+        waiter.read(shared, Flaky(), after_s=0.1),
+        return_exceptions=True,
+    )
+    assert [type(r) for r in results] == [gexc.Forbidden, gexc.Forbidden]
+    assert time.monotonic() - started < 1.0  # the waiter did not spend its 30 s deadline on it
+    with pytest.raises(gexc.Forbidden):  # a check asking after the failure gets it too
+        await later.read(shared, Flaky())
+    assert (owner.fetched, waiter.fetched, later.fetched) == (1, 0, 0)
+    assert owner.counter.attempts == waiter.counter.attempts == later.counter.attempts == 1  # the one request sent
+
+
+async def test_a_read_abandoned_by_its_checks_cancellation_is_read_by_a_waiting_check() -> None:
+    shared, owner, waiter = SharedReads(), Reader(), Reader()
+    reading = asyncio.ensure_future(owner.read(shared, lambda **_: time.sleep(0.5) or "late"))
+    waiting = asyncio.ensure_future(waiter.read(shared, Flaky(), after_s=0.1))
+    await asyncio.sleep(0.2)
+    reading.cancel()  # the owner's check hit its deadline: that says nothing about the connector
+    assert await waiting == "answer"
+    assert (owner.fetched, waiter.fetched) == (1, 1)
+
+
+async def test_a_shared_answer_counts_its_requests_for_every_check_that_used_it() -> None:
+    shared, owner, waiter = SharedReads(), Reader(), Reader()
+    flaky = Flaky(gexc.ServiceUnavailable("blip"))
+    answers = await asyncio.gather(
+        owner.read(shared, lambda **kw: time.sleep(0.2) or flaky(**kw)), waiter.read(shared, Flaky(), after_s=0.05)
+    )
+    assert answers == ["answer", "answer"] and (owner.fetched, waiter.fetched) == (1, 0)
+    assert owner.counter.attempts == waiter.counter.attempts == len(flaky.calls) == 2

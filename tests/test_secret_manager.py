@@ -223,3 +223,23 @@ def test_malformed_secret_list_is_an_error() -> None:
     assert result.status == Status.ERROR
     assert "secret list" in result.summary
     assert result.attempts == 1
+
+
+def test_secret_manager_rate_limiting_all_run_reports_the_requests_sent_in_both_checks_sharing_the_list() -> None:
+    fault = {"api": "secretmanager", "status": 429, "retry_after": 1, "message": "Quota exceeded"}
+    deadlines = {name: {"deadline_s": 4, "timeout_s": 1} for name in ("secrets", "service-drift")}
+    with Simulator(world(faults=(fault,))) as sim:
+        config = configure(sim, {"checks": deadlines})
+        clients, inventory = GoogleClients(config.gcp), SecretInventory()
+
+        async def both() -> list[CheckResult]:
+            checks = secrets_check.fn(config, clients, inventory), service_drift_check.fn(config, clients, inventory)
+            return list(await asyncio.gather(*checks))
+
+        secrets, drift = asyncio.run(both())
+        sent = list_calls(sim)
+    failure = f"secretmanager kept failing for secret list of projects/netra-staging (page 1) after {sent} attempt(s)"
+    assert sent >= 3  # one a second (Retry-After: 1) within the 4 s deadline
+    assert secrets.status == Status.ERROR and secrets.summary.startswith(failure), secrets.summary
+    assert secrets.evidence["attempts"] == secrets.attempts == sent
+    assert drift.status == Status.WARN and failure in drift.summary, drift.summary

@@ -359,3 +359,16 @@ def test_a_connector_missing_for_both_checks_is_read_once_and_fails_both() -> No
         reads = sim.log.count(api="vpcaccess", method="GET", path_contains="/connectors/staging-connector")
     assert connector.status == Status.FAIL and drift.status == Status.FAIL, (connector.summary, drift.summary)
     assert reads == 1  # the 404 is an answer, shared like any other
+
+
+def test_vpc_access_down_all_run_fails_both_checks_from_one_read_as_soon_as_it_fails() -> None:
+    """vpc-connector reads the connector for both; when that read fails, service-drift has its answer at once."""
+    deadlines = {"vpc-connector": {"deadline_s": 2, "timeout_s": 1}, "service-drift": {"deadline_s": 8, "timeout_s": 1}}
+    with Simulator("api-503-always") as sim:
+        connector, drift = asyncio.run(_connector_and_drift_sharing_reads(configure(sim, {"checks": deadlines})))
+        reads = sim.log.count(api="vpcaccess", method="GET", path_contains="/connectors/staging-connector")
+    assert connector.status == Status.ERROR, connector.summary
+    failure = f"vpcaccess kept failing for connector {CONNECTOR} after {reads} attempt(s)"
+    assert connector.summary.startswith(failure) and connector.evidence["attempts"] == reads >= 2
+    assert drift.status == Status.WARN and failure in drift.summary, drift.summary
+    assert drift.duration_s < 2 + 1.5  # not its own 8 s deadline, re-reading an API that just failed

@@ -16,7 +16,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 # Never probe the GCE metadata server for credentials on these machines.
 export NO_GCE_CHECK := true
 
-.PHONY: install postgresql test lint mutate demo demo-approval bench clean
+.PHONY: install postgresql test lint mutate demo demo-approval bench clean server-postgres
 BENCH_SIZE ?= full
 
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -56,6 +56,11 @@ demo: install postgresql
 demo-approval: install
 	PREFECT_HOME=$(CURDIR)/.prefect/demo PREFECT_SERVER_API_PORT=$$($(PY) -c 'import socket; s = socket.socket(); \
 		s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') env -u PREFECT_API_URL $(PY) scripts/demo_approval.py
+
+# A Prefect server on PostgreSQL (the production set-up, docs/production.md), on the throwaway PostgreSQL under
+# .run/prefect-pg (port 55433), API and UI on 127.0.0.1:4200; Ctrl-C stops both. PORT=4300 PG_PORT=55434: other ports.
+server-postgres: install postgresql
+	$(PY) scripts/server_postgres.py --port $(or $(PORT),4200) --pg-port $(or $(PG_PORT),55433)
 
 # The benchmark (not timed tests): a run side by side with a sequential script; tables + bench/results.json.
 bench: install postgresql

@@ -1,4 +1,4 @@
-"""Load balancer: backend service timeouts long enough for WebSockets, backend health, health checks on policy.
+"""Load balancer: backends attached, timeouts long enough for WebSockets, backend health, health checks on policy.
 
 Reads `backendServices.get`, `backendServices.getHealth` (once per backend group) and `healthChecks.get` through
 `CheckContext.call`, concurrently, then decides in pure functions. Serverless NEG backends (Cloud Run) report no
@@ -22,6 +22,7 @@ CHECK_ID = "load-balancer"
 SHOWN = 3  # problems spelled out in the one-line summary before "+N more"
 # What Compute applies when a field is unset (https://cloud.google.com/compute/docs/reference/rest/v1/healthChecks).
 HEALTH_CHECK_DEFAULTS = {"check_interval_sec": 5, "timeout_sec": 5, "healthy_threshold": 2, "unhealthy_threshold": 2}
+BACKEND_TIMEOUT_DEFAULT = 30  # backendServices: "The default is 30 seconds."
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,14 @@ def short_name(link: str) -> str:
 # --- decision --------------------------------------------------------------------------------------------------
 
 
+def backend_timeout(service: Any) -> int:
+    """The backend service's timeoutSec; Compute's default (30 s) when the API leaves it out."""
+    return int(service.timeout_sec) if "timeout_sec" in service else BACKEND_TIMEOUT_DEFAULT
+
+
 def backend_timeout_problems(policy: BackendServicePolicy, service: Any, project: str) -> list[Problem]:
     """FAIL when the backend service's timeoutSec is shorter than the policy (WebSockets are cut at timeoutSec)."""
-    found = service.timeout_sec if "timeout_sec" in service else 30  # Compute's default
+    found = backend_timeout(service)
     if found >= policy.min_timeout_s:
         return []
     return [
@@ -56,20 +62,63 @@ def backend_timeout_problems(policy: BackendServicePolicy, service: Any, project
     ]
 
 
+def backends_problems(
+    policy: BackendServicePolicy, service: Any, project: str, region: str, cloud_run_service: str | None
+) -> list[Problem]:
+    """FAIL when the backend service has no backends: the load balancer has nowhere to send its traffic.
+
+    Google leaves an empty `backends` list out of its answer: absent and empty are the same thing. The fix re-attaches
+    the serverless NEG of the Cloud Run service configured with this backend service (`load_balancer_backend`).
+    """
+    if list(service.backends):
+        return []
+    target = f"--project {project}"
+    run = cloud_run_service or "SERVICE"
+    neg_of = f"the serverless NEG of Cloud Run service {run}" if cloud_run_service else "its serverless NEG"
+    fix = (
+        f"gcloud compute backend-services add-backend {policy.name} --global --network-endpoint-group=NEG "
+        f"--network-endpoint-group-region={region} {target}\n"
+        f"  NEG: {neg_of}: gcloud compute network-endpoint-groups list --regions={region} "
+        f'--filter="cloudRun.service={run}" {target}\n'
+        f"  none listed: gcloud compute network-endpoint-groups create {run}-neg --region={region} "
+        f"--network-endpoint-type=serverless --cloud-run-service={run} {target}"
+    )
+    text = f"backend service {policy.name} has no backends: nothing serves its traffic"
+    if cloud_run_service:
+        text += f" (the serverless NEG of {cloud_run_service} is detached)"
+    return [Problem(Status.FAIL, text, fix)]
+
+
+def _serverless_or_internet(group: str) -> bool:
+    """A NEG that reports no health by design: regional (serverless, PSC, internet) or global (internet).
+
+    Instance groups and zonal NEGs report one status per instance/endpoint: none means none to send traffic to.
+    """
+    return "/networkEndpointGroups/" in group and "/zones/" not in group
+
+
 def backend_health_problems(service: str, group: str, health: Any) -> tuple[list[Problem], str]:
     """Problems and a one-word description of a backend group's health (`getHealth` answer).
 
-    Serverless NEGs answer with no `healthStatus` at all: "no health reported", not an error.
+    Serverless NEGs answer with no `healthStatus` at all: "no health reported", not an error. An instance group or
+    zonal NEG answering none has no instances or endpoints: FAIL. An endpoint without a `healthState` is not HEALTHY.
     """
     statuses = list(health.health_status)
     if not statuses:
-        return [], "no health reported (serverless NEG)"
+        if _serverless_or_internet(group):
+            kind = "internet NEG" if "/global/" in group else "serverless NEG"
+            return [], f"no health reported ({kind})"
+        kind = "instance group" if "/instanceGroups/" in group else "zonal NEG"
+        text = f"backend service {service} group {short_name(group)}: no instances or endpoints to send traffic to"
+        fix = f"Add instances/endpoints to {kind} {short_name(group)}, or remove it from backend service {service}."
+        return [Problem(Status.FAIL, text, fix)], f"no endpoints ({kind})"
     unhealthy = [s for s in statuses if s.health_state != "HEALTHY"]
     description = f"{len(statuses) - len(unhealthy)}/{len(statuses)} HEALTHY"
     if not unhealthy:
         return [], description
     endpoints = ", ".join(
-        f"{short_name(s.instance) if s.instance else s.ip_address or '?'} {s.health_state}" for s in unhealthy[:SHOWN]
+        f"{short_name(s.instance) if s.instance else s.ip_address or '?'} {s.health_state or 'no health state'}"
+        for s in unhealthy[:SHOWN]
     )
     text = f"backend service {service} group {short_name(group)}: {len(unhealthy)} of {len(statuses)} endpoints "
     text += f"not HEALTHY ({endpoints})"
@@ -182,13 +231,28 @@ class LoadBalancerState:
     existing_health_checks: Sequence[str] = ()
 
 
-def decide_load_balancer(config: LoadBalancerConfig, state: LoadBalancerState, project: str) -> Finding:
+def decide_load_balancer(
+    config: LoadBalancerConfig,
+    state: LoadBalancerState,
+    project: str,
+    region: str = "REGION",
+    cloud_run: Mapping[str, str] | None = None,
+) -> Finding:
     """Decide the `load-balancer` check: every problem of every configured resource, the worst one sets the status.
 
+    Args:
+        config: The backend services and health check policies to review.
+        state: What Compute answered.
+        project: Project id, for the remediation commands.
+        region: Region of the serverless NEGs, for the command that re-attaches one.
+        cloud_run: Backend service -> the Cloud Run service configured behind it (`[[services]]
+            load_balancer_backend`), to name the NEG to re-attach.
+
     Returns:
-        PASS when all is well; FAIL naming each backend service with a short timeout, unhealthy endpoints or a
-        missing resource; WARN for health checks off policy (and policies no health check can meet).
+        PASS when all is well; FAIL naming each backend service with no backends, a short timeout, unhealthy
+        endpoints or a missing resource; WARN for health checks off policy (and policies no health check can meet).
     """
+    cloud_run = cloud_run or {}
     if not config.backend_services and not config.health_checks:
         return Finding(Status.SKIPPED, "no backend services or health checks configured ([load_balancer])")
     problems: list[Problem] = []
@@ -199,6 +263,7 @@ def decide_load_balancer(config: LoadBalancerConfig, state: LoadBalancerState, p
             problems.append(_missing("backend service", policy.name, state.existing_backend_services))
             evidence["backend_services"][policy.name] = "not found"
             continue
+        problems += backends_problems(policy, service, project, region, cloud_run.get(policy.name))
         problems += backend_timeout_problems(policy, service, project)
         health: dict[str, str] = {}
         for group, answer in state.group_health.get(policy.name, {}).items():
@@ -206,9 +271,9 @@ def decide_load_balancer(config: LoadBalancerConfig, state: LoadBalancerState, p
             problems += found
             health[short_name(group)] = description
         evidence["backend_services"][policy.name] = {
-            "timeout_s": service.timeout_sec,
+            "timeout_s": backend_timeout(service),
             "min_timeout_s": policy.min_timeout_s,
-            "backends": health,
+            "backends": health or "none",
         }
     for check_policy in config.health_checks:
         check = state.health_checks.get(check_policy.name)
@@ -330,16 +395,19 @@ async def read_load_balancer(ctx: CheckContext) -> LoadBalancerState:
 
 async def _check_load_balancer(ctx: CheckContext) -> CheckResult:
     state = await read_load_balancer(ctx)
-    return ctx.finish(decide_load_balancer(ctx.config.load_balancer, state, ctx.config.gcp.project))
+    config, gcp = ctx.config, ctx.config.gcp
+    cloud_run = {s.load_balancer_backend: s.name for s in config.services if s.load_balancer_backend}
+    return ctx.finish(decide_load_balancer(config.load_balancer, state, gcp.project, gcp.region, cloud_run))
 
 
 @check_task("load-balancer")
 async def load_balancer_check(config: RunbookConfig, clients: GoogleClients) -> CheckResult:
     """P1 `load-balancer`: backend service timeouts, backend health and health check timings.
 
-    Verifies that each configured backend service's timeoutSec is at least its `min_timeout_s` (the load balancer
-    cuts every request, WebSockets included, at timeoutSec: the backend needs a long one for `/ws`), that no backend
-    group reports unhealthy endpoints (serverless NEGs report none, which is fine), and that each configured health
+    Verifies that each configured backend service has backends (without one the load balancer has nowhere to send
+    `/api` and `/ws`) and a timeoutSec of at least its `min_timeout_s` (the load balancer cuts every request,
+    WebSockets included, at timeoutSec: the backend needs a long one for `/ws`), that no backend group reports
+    unhealthy endpoints (serverless NEGs report none, which is fine), and that each configured health
     check obeys Compute's rule timeoutSec <= checkIntervalSec and the configured policy (WARN when off policy).
 
     Args:

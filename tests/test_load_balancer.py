@@ -85,6 +85,63 @@ def test_unhealthy_endpoints_fail_naming_the_group() -> None:
     assert description == "1/2 HEALTHY"
 
 
+BACKEND = "netra-backend-staging-bs"
+LB = LoadBalancerConfig(backend_services=(BackendServicePolicy(name=BACKEND, min_timeout_s=3600),))
+BEHIND = {BACKEND: "netra-backend-staging"}  # [[services]] load_balancer_backend
+
+
+@pytest.mark.parametrize(
+    "service",
+    [
+        compute_v1.BackendService(name=BACKEND, timeout_sec=86400),  # an empty repeated field
+        compute.BackendService.model_validate_json(f'{{"name": "{BACKEND}", "timeoutSec": 86400}}'),  # left out
+        compute.BackendService.model_validate_json(f'{{"name": "{BACKEND}", "timeoutSec": 86400, "backends": []}}'),
+    ],
+    ids=["compute_v1-empty", "json-absent", "json-empty"],
+)
+def test_backend_service_without_backends_fails_naming_it_with_the_command_that_reattaches_its_neg(
+    service: Any,
+) -> None:
+    state = LoadBalancerState({BACKEND: service}, {}, {})
+    finding = decide_load_balancer(LB, state, "netra-staging", "us-central1", BEHIND)
+    assert finding.status == Status.FAIL
+    assert finding.summary == (
+        f"backend service {BACKEND} has no backends: nothing serves its traffic "
+        "(the serverless NEG of netra-backend-staging is detached)"
+    )
+    attach, find, create = finding.remediation.splitlines()
+    assert attach == (
+        f"gcloud compute backend-services add-backend {BACKEND} --global --network-endpoint-group=NEG "
+        "--network-endpoint-group-region=us-central1 --project netra-staging"
+    )
+    assert 'list --regions=us-central1 --filter="cloudRun.service=netra-backend-staging"' in find
+    assert "--network-endpoint-type=serverless --cloud-run-service=netra-backend-staging" in create
+    assert finding.evidence["backend_services"][BACKEND]["backends"] == "none"
+
+
+def test_backend_timeout_left_out_is_computes_default_of_30_s_in_the_verdict_and_the_evidence() -> None:
+    answer = f'{{"name": "{BACKEND}", "backends": [{{"group": "{NEG}"}}]}}'
+    state = LoadBalancerState({BACKEND: compute.BackendService.model_validate_json(answer)}, {}, {})
+    finding = decide_load_balancer(LB, state, "p")
+    assert finding.summary == f"backend service {BACKEND} timeoutSec is 30 s, expected at least 3600 s"
+    assert finding.evidence["backend_services"][BACKEND]["timeout_s"] == 30
+
+
+def test_instance_group_without_instances_fails_while_a_serverless_neg_reporting_no_health_does_not() -> None:
+    group = "https://www.googleapis.com/compute/v1/projects/p/zones/us-central1-a/instanceGroups/api-ig"
+    [problem], description = backend_health_problems("bs", group, compute_v1.BackendServiceGroupHealth())
+    assert problem.status == Status.FAIL and description == "no endpoints (instance group)"
+    assert problem.text == "backend service bs group api-ig: no instances or endpoints to send traffic to"
+    assert backend_health_problems("bs", NEG, compute_v1.BackendServiceGroupHealth())[0] == []
+
+
+def test_an_endpoint_reporting_no_health_state_is_not_healthy() -> None:
+    health = compute.BackendServiceGroupHealth.model_validate_json('{"healthStatus": [{"ipAddress": "10.0.0.4"}]}')
+    [problem], description = backend_health_problems("bs", NEG, health)
+    assert problem.status == Status.FAIL and description == "0/1 HEALTHY"
+    assert "(10.0.0.4 no health state)" in problem.text
+
+
 def test_health_check_within_policy_has_no_problem() -> None:
     assert health_check_problems(HealthCheckPolicy(name="staging-health-check"), HEALTH_CHECK, "p") == []
 
@@ -129,9 +186,8 @@ def test_failures_come_before_warnings_in_the_summary() -> None:
         backend_services=(BackendServicePolicy(name="bs", min_timeout_s=600),),
         health_checks=(HealthCheckPolicy(name="staging-health-check", max_interval_s=5),),
     )
-    state = LoadBalancerState(
-        {"bs": compute_v1.BackendService(name="bs", timeout_sec=30)}, {}, {"staging-health-check": HEALTH_CHECK}
-    )
+    service = compute_v1.BackendService(name="bs", timeout_sec=30, backends=[compute_v1.Backend(group=NEG)])
+    state = LoadBalancerState({"bs": service}, {}, {"staging-health-check": HEALTH_CHECK})
     finding = decide_load_balancer(config, state, "p")
     assert finding.status == Status.FAIL
     assert finding.summary.startswith("backend service bs timeoutSec is 30 s")
@@ -323,6 +379,17 @@ def test_short_backend_timeout_fails_with_the_update_command() -> None:
     assert result.remediation.startswith("gcloud compute backend-services update netra-backend-staging-bs --global")
 
 
+def test_backend_service_whose_neg_was_detached_fails_with_the_command_that_reattaches_it() -> None:
+    with Simulator("lb-no-backends") as sim:
+        result = run(configure(sim))
+        paths = compute_paths(sim)
+    assert result.status == Status.FAIL, result.summary
+    assert result.summary.startswith(f"backend service {BACKEND} has no backends: nothing serves its traffic")
+    assert result.remediation.startswith(f"gcloud compute backend-services add-backend {BACKEND} --global ")
+    assert f"backendServices/{BACKEND}/getHealth" not in paths  # no group to ask about
+    assert result.evidence["backend_services"][BACKEND]["backends"] == "none"
+
+
 def test_health_check_off_policy_warns() -> None:
     policy = {"name": "staging-health-check", "max_interval_s": 5}
     with Simulator("healthy") as sim:
@@ -378,4 +445,5 @@ def test_malformed_answer_is_an_error() -> None:
     with Simulator(world(faults=(fault,))) as sim:
         result = run(configure(sim, FAST))
     assert result.status == Status.ERROR
-    assert "health check staging-health-check" in result.summary
+    assert result.summary.startswith("unparseable answer from compute for health check staging-health-check: ")
+    assert "Invalid JSON" in result.summary

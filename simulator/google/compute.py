@@ -133,7 +133,10 @@ class ComputeApi:
         return body
 
     def backend_service_json(self, name: str, config: BackendServiceConfig) -> dict[str, Any]:
-        """The BackendService resource; a Cloud Run service becomes one serverless NEG backend."""
+        """The BackendService resource; a Cloud Run service becomes one serverless NEG backend.
+
+        Without one, `backends` is left out, as Google leaves out every empty repeated field.
+        """
         google = self._google
         body: dict[str, Any] = {
             "kind": "compute#backendService",
@@ -141,7 +144,6 @@ class ComputeApi:
             "creationTimestamp": CREATED,
             "name": name,
             "selfLink": self._link("backendServices", name),
-            "backends": [],
             "timeoutSec": config.timeout_sec,
             "port": 80,
             "protocol": config.protocol,

@@ -138,6 +138,11 @@ def test_the_job_prefect_gcp_would_submit(
     env = {e["name"]: e for e in container["env"]}
     for name in ("RUNBOOK_DB_PASSWORD", "SLACK_BOT_TOKEN"):
         assert set(env[name]) == {"name", "valueSource"}, env[name]  # a Secret Manager reference, not a value
+    # Heartbeats, read by Prefect in the job's container (a setting Prefect knows, within its bounds).
+    monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]["value"])
+    from prefect.settings.models.flows import FlowsSettings
+
+    assert FlowsSettings().heartbeat_frequency == 30
     config = load_config("staging")
     assert config.database.password_env == "RUNBOOK_DB_PASSWORD"  # what the staging environment reads
     assert configuration.region == config.gcp.region

@@ -16,7 +16,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ["NO_GCE_CHECK"] = "true"  # tests never depend on ambient credentials
 os.environ.pop("PREFECT_API_URL", None)
 
-pytest_plugins = ["tests.pg"]
+pytest_plugins = ["tests.pg", "tests.prefect_pg"]
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
 """The deployments end to end on a real Prefect server, the way an operator uses them.
 
-One test, one server: `prefect server start` on a free loopback port with its own PREFECT_HOME, the process work
-pool, `prefect deploy` from deployments/prefect.yaml, two runs of staging-handoff/manual created through the API
-exactly as the UI's Run > Custom run does (the form's values: the deployment's parameters with changes), one
-against a healthy simulator and one against a fault, then `prefect worker start --run-once` picks both up and runs
-them as subprocesses. Completed for healthy, Failed for the fault.
+The session's Prefect server on PostgreSQL, as in production (tests/prefect_pg.py: `prefect server start` on a
+database of the session's PostgreSQL, one for the session), the process work pool, `prefect deploy` from
+deployments/prefect.yaml, two runs of staging-handoff/manual created through the API exactly as the UI's Run >
+Custom run does (the form's values: the deployment's parameters with changes), one against a healthy simulator and
+one against a fault, then `prefect worker start --run-once` picks both up and runs them as subprocesses. Completed
+for healthy, Failed for the fault; the runs are rows of the server's PostgreSQL database.
 
 Isolation: Prefect settings are passed only to the subprocesses (the session's test harness is left alone), every
 subprocess gets its own process group and a marker in its environment, and everything carrying the marker is
@@ -23,13 +24,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-import httpx
 import pytest
 
 from runbook.app.serve import deployment_specs
 from runbook.config.files import PROJECT_ROOT
 from simulator.server import Simulator
-from tests.pg import PostgresServer, free_port
+from tests.pg import PostgresServer
+from tests.prefect_pg import PrefectServerInfo
 from tests.support import env_file_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -38,7 +39,6 @@ PREFECT = str(Path(sys.executable).parent / "prefect")
 PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
 SPECS = {spec.name: spec for spec in deployment_specs(PREFECT_FILE)}
 POOL = SPECS["manual"].work_pool or "staging-runbook"
-SERVER_READY_S = 120
 CLI_TIMEOUT_S = 90
 WORKER_TIMEOUT_S = 150
 MARKER = "RUNBOOK_E2E_MARKER"
@@ -111,14 +111,13 @@ class Processes:
                 os.kill(pid, signal.SIGKILL)
 
 
-def subprocess_env(
-    home: Path, api_url: str, database_url: str, postgres: PostgresServer, environments: Path
-) -> dict[str, str]:
-    """The environment of the server, CLI and worker: this test's Prefect only, offline, and the test secrets.
+def subprocess_env(home: Path, api_url: str, postgres: PostgresServer, environments: Path) -> dict[str, str]:
+    """The environment of the CLI and the worker: this test's Prefect only, offline, and the test secrets.
 
     `environments` holds the test's environment files: deployments offer them by name (RUNBOOK_ENVIRONMENTS_DIR).
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    env.pop("RUNBOOK_NIGHTLY", None)  # deployed as a rehearsal: the nightly's schedule stays off
     # Every subprocess imports Prefect and the Google clients; with bytecode off (PYTHONDONTWRITEBYTECODE, a venv
     # installed without it) each one compiles them again. A shared bytecode cache outside the venv saves ~half.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -126,12 +125,8 @@ def subprocess_env(
         PYTHONPYCACHEPREFIX=str(PYCACHE),
         PREFECT_HOME=str(home),
         PREFECT_API_URL=api_url,
-        PREFECT_API_DATABASE_CONNECTION_URL=database_url,
         DO_NOT_TRACK="1",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        # No nightly runs from the scheduler: the worker must pick up exactly the two runs this test creates.
-        PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
-        PREFECT_SERVER_UI_ENABLED="false",
         PREFECT_LOGGING_LEVEL="INFO",
         NO_GCE_CHECK="true",
         RUNBOOK_ENVIRONMENTS_DIR=str(environments),
@@ -142,52 +137,32 @@ def subprocess_env(
     return env
 
 
-@contextlib.contextmanager
-def prefect_database(postgres: PostgresServer) -> Iterator[str]:
-    """A fresh database for the Prefect server in the session's PostgreSQL, dropped afterwards.
-
-    Prefect's migrations take ~4 s on PostgreSQL against ~20 s on a fresh SQLite file on this machine (and
-    PostgreSQL is what Prefect recommends for a shared server anyway).
-    """
-    import psycopg
-
-    name = f"prefect_e2e_{uuid.uuid4().hex[:8]}"
-    admin = f"host={postgres.host} port={postgres.port} user=postgres dbname=postgres connect_timeout=10"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"postgresql+asyncpg://postgres@{postgres.host}:{postgres.port}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 @pytest.fixture
-def processes(tmp_path: Path, postgres: PostgresServer) -> Iterator[tuple[Processes, str]]:
-    api_url = f"http://127.0.0.1:{free_port()}/api"
+def processes(
+    tmp_path: Path, postgres: PostgresServer, prefect_server_postgres: PrefectServerInfo
+) -> Iterator[tuple[Processes, str]]:
+    """The CLI and worker processes of one test, against the session's PostgreSQL-backed Prefect server."""
+    api_url = prefect_server_postgres.api_url
     logs = tmp_path / "logs"
     logs.mkdir()
-    with prefect_database(postgres) as database_url:
-        environments = tmp_path / "environments"
-        environments.mkdir()
-        env = subprocess_env(tmp_path / "prefect-home", api_url, database_url, postgres, environments)
-        procs = Processes(env, logs)
-        try:
-            yield procs, api_url
-        finally:
-            procs.stop_all()
+    environments = tmp_path / "environments"
+    environments.mkdir()
+    env = subprocess_env(tmp_path / "prefect-home", api_url, postgres, environments)
+    procs = Processes(env, logs)
+    try:
+        yield procs, api_url
+    finally:
+        procs.stop_all()
 
 
-def wait_for_server(procs: Processes, server: subprocess.Popen[bytes], api_url: str) -> None:
-    deadline = time.monotonic() + SERVER_READY_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"prefect server exited with {server.returncode}:\n{procs.tail('server')}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    pytest.fail(f"prefect server not ready within {SERVER_READY_S} s:\n{procs.tail('server')}")
+def rows_in_prefect_database(postgres: PostgresServer, database: str, run_ids: list[Any]) -> int:
+    """How many of these flow runs the server's PostgreSQL database holds (the server is the system of record)."""
+    import psycopg
+
+    dsn = f"host={postgres.host} port={postgres.port} user=postgres dbname={database} connect_timeout=10"
+    with psycopg.connect(dsn) as connection:
+        row = connection.execute("SELECT count(*) FROM flow_run WHERE id = ANY(%s)", (run_ids,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 async def final_states(api_url: str, run_ids: dict[str, Any], timeout_s: float = 30) -> dict[str, Any]:
@@ -244,22 +219,18 @@ async def log_lines(api_url: str, task_run_id: Any) -> list[str]:
 
 
 async def test_manual_deployment_runs_on_a_worker_completed_when_healthy_failed_on_a_fault(
-    processes: tuple[Processes, str], postgres: PostgresServer, tmp_path: Path
+    processes: tuple[Processes, str], postgres: PostgresServer, prefect_server_postgres: PrefectServerInfo
 ) -> None:
     from prefect.client.orchestration import PrefectClient
 
     procs, api_url = processes
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {"server": 0.0}  # the session's, already up
     started = time.monotonic()
-    host, port = api_url.removeprefix("http://").removesuffix("/api").split(":")
-    server = procs.start("server", PREFECT, "server", "start", "--host", host, "--port", port)
     database = {"host": postgres.host, "port": postgres.port, "name": postgres.dbname, "user": postgres.user}
     with Simulator("healthy") as healthy, Simulator("connector-error") as faulty:
         environments = Path(procs.env["RUNBOOK_ENVIRONMENTS_DIR"])
         env_file_for(healthy, environments, {**FAST, "database": database}, name="sim-healthy")
         env_file_for(faulty, environments, {**FAST, "database": database}, name="sim-fault")
-        wait_for_server(procs, server, api_url)
-        timings["server"] = time.monotonic() - started
 
         # What the operator guide says, verbatim: create the pool, deploy everything in the file.
         code = procs.run("pool", PREFECT, "work-pool", "create", POOL, "--type", "process", timeout=CLI_TIMEOUT_S)
@@ -276,6 +247,8 @@ async def test_manual_deployment_runs_on_a_worker_completed_when_healthy_failed_
             assert [(s.schedule.cron, s.schedule.timezone) for s in nightly.schedules] == [  # type: ignore[union-attr]
                 ("0 2 * * *", "America/Los_Angeles")
             ]
+            # Deployed without RUNBOOK_NIGHTLY=on, as a rehearsal: the nightly never runs against staging by itself.
+            assert [s.active for s in nightly.schedules] == [False]
             on_demand = await client.read_deployment_by_name("infrastructure-validation/on-demand")
             assert on_demand.work_pool_name == POOL and not on_demand.schedules
             manual = await client.read_deployment_by_name("staging-handoff/manual")
@@ -330,4 +303,6 @@ async def test_manual_deployment_runs_on_a_worker_completed_when_healthy_failed_
     assert all(t.state.is_completed() for t in healthy_checks.values()), {
         name: t.state.name for name, t in healthy_checks.items()
     }
+    # Where the runs live: the server's PostgreSQL database, not a file on this machine.
+    assert rows_in_prefect_database(postgres, prefect_server_postgres.database, list(run_ids.values())) == 2
     print(f"timings (s): { {k: round(v, 1) for k, v in timings.items()} }")

@@ -148,6 +148,14 @@ def test_traffic_any_accepts_a_pinned_revision() -> None:
     assert finding.status == Status.PASS and finding.evidence["traffic"] == [f"{rev(40)} 100%"]
 
 
+def test_a_service_without_traffic_targets_gets_cloud_runs_default_all_to_the_latest_ready_revision() -> None:
+    finding = decide_service_ready(service(traffic=[], statuses=[]), BACKEND, REGION, PROJECT)
+    assert finding.status == Status.PASS, finding.summary
+    assert finding.evidence["traffic"] == ["LATEST 100% (default)"]
+    pinned = decide_service_ready(service(traffic=[], statuses=[target(100, rev(40))]), BACKEND, REGION, PROJECT)
+    assert pinned.status == Status.FAIL and f"100 % pinned to revision {rev(40)}" in pinned.summary
+
+
 def test_a_service_still_reconciling_after_the_wait_fails_saying_so() -> None:
     svc = service(created=43, ready=42, state=State.CONDITION_RECONCILING, reconciling=True)
     finding = decide_service_ready(svc, BACKEND, REGION, PROJECT, waited_s=2.5)
@@ -337,7 +345,9 @@ async def test_a_hanging_api_is_an_error_within_the_deadline() -> None:
 async def test_a_malformed_answer_is_an_error() -> None:
     with Simulator("api-malformed") as sim:
         result = await cloud_run_ready.fn(*setup(sim, {"cloud-run-ready": FAST}))
-    assert result.status == Status.ERROR and "unparseable answer" in result.summary
+    assert result.status == Status.ERROR
+    assert result.summary.startswith("0 of 3 service(s) ready; netra-backend-staging: unparseable answer from run for ")
+    assert {service["error_type"] for service in result.evidence["services"].values()} == {"ParseError"}
 
 
 async def test_a_service_rolling_out_is_polled_until_ready() -> None:

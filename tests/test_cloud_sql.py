@@ -345,4 +345,6 @@ async def test_hanging_admin_api_ends_as_error_within_the_deadline(sim: Simulato
 async def test_malformed_answer_is_an_error(sim: Simulator) -> None:
     result = await run(sim, deadline_s=3, timeout_s=1)
     assert result.status == Status.ERROR
+    assert result.summary.startswith("unparseable answer from sqladmin for instance netra-staging-db: Failed to load")
+    assert result.evidence["error_type"] == "ParseError"
     assert gets(sim) == 1

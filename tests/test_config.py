@@ -90,7 +90,9 @@ def test_cli_validate_reports_toml_syntax_errors_and_unknown_environments(tmp_pa
 def test_cli_validate_accepts_a_valid_environment() -> None:
     result = runner.invoke(app, ["config", "validate", "--env", "staging"])
     assert result.exit_code == 0, result.output
-    assert "valid" in result.output and "netra-staging" in result.output
+    assert result.output.splitlines()[0] == (
+        "valid: staging (project netra-staging, region us-central1, 3 services, 22 secrets, profile staging)"
+    )
 
 
 def test_the_environment_is_named_once_the_name_inside_is_the_file_name(tmp_path) -> None:

@@ -102,7 +102,7 @@ def test_every_case_starts_from_a_valid_environment(tmp_path: Path) -> None:
     path.write_bytes(dumps(base()))
     result = runner.invoke(app, ["config", "validate", "--env", str(path)])
     assert result.exit_code == 0, result.output
-    assert "valid" in result.output
+    assert result.output.startswith("valid: local (project ")
 
 
 def test_the_contract_checks_fail_for_the_right_reasons(tmp_path: Path) -> None:

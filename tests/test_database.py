@@ -308,22 +308,57 @@ async def test_connector_mode_reports_the_admin_api_refusing_the_certificate(
 TARGET = Target("direct", "10.20.0.3", 5432, "netra_staging", "netra_app", 10.0)
 
 
+REACH = (
+    "Check the instance is up and that this runner can reach it (the private IP is only reachable from inside the VPC: "
+    'run the runbook there, or use [database] mode = "connector").'
+)
+
+
 @pytest.mark.parametrize(
-    ("error", "status", "phrase"),
+    ("error", "status", "phrase", "fix"),
     [
-        (asyncpg.exceptions.InvalidPasswordError("password authentication failed"), Status.FAIL, "wrong password"),
-        (asyncpg.exceptions.InvalidCatalogNameError('database "x" does not exist'), Status.FAIL, "does not exist"),
-        (ConnectionRefusedError(111, "Connect call failed"), Status.FAIL, "connection refused"),
-        (TimeoutError(), Status.FAIL, "no answer from 10.20.0.3:5432 within 10 s"),
-        (asyncpg.exceptions.TooManyConnectionsError("too many clients"), Status.FAIL, "refuses connections"),
-        (RuntimeError("something new"), Status.ERROR, "RuntimeError: something new"),
+        (
+            asyncpg.exceptions.InvalidPasswordError("password authentication failed"),
+            Status.FAIL,
+            "wrong password",
+            "Compare the password in the configured source with the database user's: "
+            "gcloud sql users set-password netra_app --instance INSTANCE --prompt-for-password",
+        ),
+        (
+            asyncpg.exceptions.InvalidCatalogNameError('database "x" does not exist'),
+            Status.FAIL,
+            "does not exist",
+            "Create it (gcloud sql databases create netra_staging --instance INSTANCE) or fix [database] name.",
+        ),
+        (
+            ConnectionRefusedError(111, "Connect call failed"),
+            Status.FAIL,
+            "connection refused",
+            f"{REACH} Check [database] host/port.",
+        ),
+        (TimeoutError(), Status.FAIL, "no answer from 10.20.0.3:5432 within 10 s", REACH),
+        (
+            asyncpg.exceptions.TooManyConnectionsError("too many clients"),
+            Status.FAIL,
+            "refuses connections",
+            "The instance is out of connections; find who holds them.",
+        ),
+        (
+            RuntimeError("something new"),
+            Status.ERROR,
+            "RuntimeError: something new",
+            f"{REACH} Rerun with the error above in hand.",
+        ),
     ],
 )
-def test_connection_errors_are_classified_for_a_person(error: BaseException, status: Status, phrase: str) -> None:
+def test_connection_errors_are_classified_for_a_person(
+    error: BaseException, status: Status, phrase: str, fix: str
+) -> None:
     finding = decide_connection_error(TARGET, error)
     assert finding.status == status
     assert phrase in finding.summary
-    assert finding.remediation
+    assert finding.remediation == fix
+    assert finding.evidence["error_type"] == type(error).__name__
 
 
 def test_a_driver_echoing_the_password_is_scrubbed() -> None:

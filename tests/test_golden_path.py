@@ -303,7 +303,11 @@ async def test_handshake_passes_and_reads_the_key_once(
     assert result.status == Status.PASS, result.summary
     assert access_count(healthy_sim) - before == 1
     assert result.evidence["websocket"].startswith("ws://127.0.0.1:")
-    assert result.evidence["connection_established_ms"] >= 0
+    (frame,) = result.evidence["frames"]
+    assert frame["type"] == "connection_established"
+    assert result.evidence["connection_established_ms"] == frame["t_ms"]
+    assert 0 < frame["t_ms"] < 5000  # measured from the socket's opening, not a default
+    assert result.summary == f"/ws accepted the token: connection_established after {frame['t_ms']:.0f} ms"
     assert SIM_E2E_BYPASS_KEY not in serialized(result)
 
 

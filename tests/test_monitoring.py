@@ -212,4 +212,8 @@ def test_malformed_answer_is_an_error() -> None:
     with Simulator(world(faults=(fault,))) as sim:
         result = run(configure(sim, FAST))
     assert result.status == Status.ERROR
-    assert "run.googleapis.com/request_count" in result.summary
+    # gRPC reports an answer it cannot deserialize as INTERNAL (500), which is retried as transient.
+    assert result.summary.startswith(
+        "monitoring kept failing for run.googleapis.com/request_count of projects/netra-staging (page 1) after "
+    )
+    assert result.evidence["error"] == "Exception deserializing response!"

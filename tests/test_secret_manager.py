@@ -221,7 +221,10 @@ def test_malformed_secret_list_is_an_error() -> None:
     with Simulator(world(faults=(fault,))) as sim:
         result = run(configure(sim, FAST))
     assert result.status == Status.ERROR
-    assert "secret list" in result.summary
+    assert result.summary.startswith(
+        "unparseable answer from secretmanager for secret list of projects/netra-staging (page 1): Failed to load JSON"
+    )
+    assert result.evidence["error_type"] == "ParseError"
     assert result.attempts == 1
 
 

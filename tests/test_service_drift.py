@@ -1,6 +1,7 @@
 """The `service-drift` check: decisions on real run_v2 Service protos, and the task against the staging simulator."""
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -321,7 +322,10 @@ def test_malformed_service_answer_is_an_error() -> None:
     with Simulator("api-malformed") as sim:
         result = run(configure(sim, FAST))
     assert result.status == Status.ERROR
-    assert "Cloud Run service netra-" in result.summary
+    assert re.match(
+        r"unparseable answer from run for Cloud Run service netra-[a-z-]+: Failed to load JSON", result.summary
+    )
+    assert result.evidence["error_type"] == "ParseError"
 
 
 def test_hanging_service_read_ends_in_error_within_the_deadline() -> None:

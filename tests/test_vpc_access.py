@@ -275,5 +275,12 @@ MALFORMED = {"google": {"faults": [{"api": "vpcaccess", "path_regex": "/connecto
 async def test_malformed_answer_is_an_error_not_a_pass(sim: Simulator) -> None:
     result = await run(sim, deadline_s=3, timeout_s=1)
     assert result.status == Status.ERROR
-    assert result.remediation
+    assert result.summary.startswith(
+        "unparseable answer from vpcaccess for connector "
+        "projects/netra-staging/locations/us-central1/connectors/staging-connector: Failed to load JSON"
+    )
+    assert result.evidence["error_type"] == "ParseError"
+    assert result.remediation == (
+        "The vpcaccess API returned something the client cannot read; rerun, and report it if it persists."
+    )
     assert gets(sim) == 1

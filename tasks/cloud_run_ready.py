@@ -70,6 +70,11 @@ def revision_failure(revision: Any) -> str:
     return text or str(condition.state.name)
 
 
+# Cloud Run v2 `Service.traffic`: "If traffic is empty or not provided, defaults to 100% traffic to the latest Ready
+# Revision."
+DEFAULT_TRAFFIC = "LATEST 100% (default)"
+
+
 def traffic_split(targets: Sequence[Any]) -> list[str]:
     """Traffic targets (or statuses) as `LATEST 100%` / `REVISION-NAME 100%`."""
     split = []
@@ -101,9 +106,7 @@ def traffic_problem(service: Any) -> str | None:
         ]
         detail = ", ".join(elsewhere) or ", ".join(traffic_split(targets))
         return f"{label}: {share} % to the latest ready revision {latest or '(none)'}; {detail}"
-    if not service.traffic:
-        return "no traffic targets"
-    return None
+    return None  # no targets at all: Cloud Run sends 100 % to the latest Ready revision (DEFAULT_TRAFFIC)
 
 
 def service_evidence(service: Any) -> dict[str, Any]:
@@ -111,7 +114,7 @@ def service_evidence(service: Any) -> dict[str, Any]:
     return {
         "latest_created_revision": short_name(service.latest_created_revision) or None,
         "latest_ready_revision": short_name(service.latest_ready_revision) or None,
-        "traffic": traffic_split(service.traffic),
+        "traffic": traffic_split(service.traffic) or [DEFAULT_TRAFFIC],
         "traffic_statuses": traffic_split(service.traffic_statuses),
         "uri": service.uri or None,
         "ready": ready_state(service),

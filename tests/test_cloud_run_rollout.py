@@ -156,14 +156,6 @@ def test_a_service_without_traffic_targets_gets_cloud_runs_default_all_to_the_la
     assert pinned.status == Status.FAIL and f"100 % pinned to revision {rev(40)}" in pinned.summary
 
 
-def test_a_service_without_traffic_targets_gets_cloud_runs_default_all_to_the_latest_ready_revision() -> None:
-    finding = decide_service_ready(service(traffic=[], statuses=[]), BACKEND, REGION, PROJECT)
-    assert finding.status == Status.PASS, finding.summary
-    assert finding.evidence["traffic"] == ["LATEST 100% (default)"]
-    pinned = decide_service_ready(service(traffic=[], statuses=[target(100, rev(40))]), BACKEND, REGION, PROJECT)
-    assert pinned.status == Status.FAIL and f"100 % pinned to revision {rev(40)}" in pinned.summary
-
-
 def test_a_service_still_reconciling_after_the_wait_fails_saying_so() -> None:
     svc = service(created=43, ready=42, state=State.CONDITION_RECONCILING, reconciling=True)
     finding = decide_service_ready(svc, BACKEND, REGION, PROJECT, waited_s=2.5)

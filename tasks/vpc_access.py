@@ -36,11 +36,15 @@ def _short(name: str) -> str:
     return name.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _instances(connector: Any) -> tuple[int, int]:
-    """(min, max) instances, derived from throughput for connectors that only report that."""
+def _instances(connector: Any) -> tuple[int | None, int | None]:
+    """(min, max) instances, derived from throughput for connectors that only report that; None when neither is.
+
+    The API's JSON leaves zeros out and documents no default for these fields: a bound reported neither as instances
+    nor as throughput is unknown, not 0 (a connector has at least 2 instances).
+    """
     low = connector.min_instances or connector.min_throughput // THROUGHPUT_PER_INSTANCE
     high = connector.max_instances or connector.max_throughput // THROUGHPUT_PER_INSTANCE
-    return int(low), int(high)
+    return (int(low) or None), (int(high) or None)
 
 
 def _gcloud(verb: str, policy: VpcConnectorConfig, region: str, project: str, extra: str = "") -> str:
@@ -127,10 +131,12 @@ def decide_connector(
             f"The range cannot be changed in place: recreate the connector with --range {policy.ip_cidr_range}, "
             f'or set [vpc_connector] ip_cidr_range = "{connector.ip_cidr_range}" if the deployed range is intended'
         )
-    if low < policy.min_instances or high < policy.max_instances:
-        warnings.append(
-            f"instances min {low} / max {high}, policy at least min {policy.min_instances} / max {policy.max_instances}"
-        )
+    wanted = f"policy at least min {policy.min_instances} / max {policy.max_instances}"
+    if low is None or high is None:
+        warnings.append(f"instance bounds not reported (min {low or '?'} / max {high or '?'}), {wanted}")
+        fixes.append(f"Read the connector's bounds: {describe}")
+    elif low < policy.min_instances or high < policy.max_instances:
+        warnings.append(f"instances min {low} / max {high}, {wanted}")
         fixes.append(
             _gcloud(
                 "update",
@@ -148,9 +154,8 @@ def decide_connector(
         return Finding(
             Status.WARN, f"{name} is READY but off policy: " + "; ".join(warnings), evidence, "\n".join(fixes)
         )
-    return Finding(
-        Status.PASS, f"{name} READY on {policy.network}, {connector.ip_cidr_range}, min {low} / max {high}", evidence
-    )
+    where = connector.ip_cidr_range or f"subnet {connector.subnet.name or '(none reported)'}"
+    return Finding(Status.PASS, f"{name} READY on {policy.network}, {where}, min {low} / max {high}", evidence)
 
 
 def decide_connector_missing(

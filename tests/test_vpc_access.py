@@ -115,6 +115,16 @@ def test_connector_reporting_only_throughput_is_judged_by_its_derived_instances(
     assert (finding.evidence["min_instances"], finding.evidence["max_instances"]) == (2, 10)
 
 
+def test_connector_reporting_no_instance_bounds_warns_they_are_unknown_not_zero() -> None:
+    unreported = connector(min_instances=0, max_instances=0)  # left out of the JSON, like every zero
+    finding = decide_connector(unreported, POLICY, REGION, PROJECT)
+    assert finding.status == Status.WARN
+    assert "instance bounds not reported (min ? / max ?), policy at least min 2 / max 10" in finding.summary
+    assert "--min-instances" not in finding.remediation
+    assert "vpc-access connectors describe staging-connector" in finding.remediation
+    assert (finding.evidence["min_instances"], finding.evidence["max_instances"]) == (None, None)
+
+
 def test_missing_connector_fails_naming_it_and_listing_the_existing_ones() -> None:
     others = [connector(name=f"projects/{PROJECT}/locations/{REGION}/connectors/staging-connector-v2")]
     finding = decide_connector_missing(POLICY, REGION, PROJECT, others)

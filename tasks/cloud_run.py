@@ -40,10 +40,11 @@ class DeployedSettings:
 
     connector: str | None  # short name
     direct_vpc: bool  # Direct VPC egress (network interfaces) instead of a connector
-    egress: str | None  # VpcEgress enum name; None without any VPC access
+    egress: str | None  # VpcEgress enum name (Cloud Run's default when unset); None without any VPC access
     cloudsql_instances: tuple[str, ...]
     secrets: tuple[str, ...]  # as referenced: `id` or `projects/P/secrets/id`
     connector_ref: str | None = None  # as referenced: a short name or `projects/P/locations/R/connectors/N`
+    egress_unset: bool = False  # the template leaves egress out: DEFAULT_EGRESS applies
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ def deployed_settings(service: Any) -> DeployedSettings:
     connector = short_name(vpc.connector) if vpc.connector else None
     direct_vpc = bool(vpc.network_interfaces)
     egress = vpc.egress.name if (connector or direct_vpc) else None
+    unset = egress == "VPC_EGRESS_UNSPECIFIED"  # VpcAccess.egress: "If not provided, it defaults to PRIVATE_RANGES_ONLY
     instances: list[str] = []
     secrets: list[str] = []
     for volume in template.volumes:
@@ -78,7 +80,15 @@ def deployed_settings(service: Any) -> DeployedSettings:
             reference = env.value_source.secret_key_ref.secret
             if reference:
                 secrets.append(reference)
-    return DeployedSettings(connector, direct_vpc, egress, _unique(instances), _unique(secrets), vpc.connector or None)
+    return DeployedSettings(
+        connector,
+        direct_vpc,
+        DEFAULT_EGRESS if unset else egress,
+        _unique(instances),
+        _unique(secrets),
+        vpc.connector or None,
+        egress_unset=unset,
+    )
 
 
 def connector_resource(reference: str, project: str, region: str) -> str:
@@ -179,11 +189,10 @@ def service_drift(
         if expected.vpc_connector and short == expected.vpc_connector:
             fix_flags = ()  # the configured connector itself is missing: creating it is the fix, not an update
         drifts.append(Drift(name, text, fix_flags, command=command))
-    if want_egress and deployed.egress is not None:
-        effective = DEFAULT_EGRESS if deployed.egress == "VPC_EGRESS_UNSPECIFIED" else deployed.egress
-        if effective != want_egress:
-            text = f"{name} uses VPC egress {deployed.egress}, config says {want_egress}"
-            drifts.append(Drift(name, text, (f"--vpc-egress {EGRESS_FLAGS[want_egress]}",)))
+    if want_egress and deployed.egress is not None and deployed.egress != want_egress:
+        unset = " (unset: Cloud Run's default)" if deployed.egress_unset else ""
+        text = f"{name} uses VPC egress {deployed.egress}{unset}, config says {want_egress}"
+        drifts.append(Drift(name, text, (f"--vpc-egress {EGRESS_FLAGS[want_egress]}",)))
     missing_sql = [i for i in expected.cloudsql_instances if i not in deployed.cloudsql_instances]
     extra_sql = [i for i in deployed.cloudsql_instances if i not in expected.cloudsql_instances]
     if missing_sql:

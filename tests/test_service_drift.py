@@ -83,6 +83,18 @@ def test_template_is_read_in_the_configurations_terms() -> None:
     assert settings.secrets == ("jwt-secret-staging", "projects/123456789012/secrets/secret-key-staging")
 
 
+def test_egress_left_unset_is_cloud_runs_default_private_ranges_only() -> None:
+    unset = deployed_settings(service(egress="VPC_EGRESS_UNSPECIFIED"))  # left out of the JSON: enum value 0
+    assert (unset.egress, unset.egress_unset) == ("PRIVATE_RANGES_ONLY", True)
+    assert service_drift(BACKEND, unset, SECRETS, "netra-staging", "123456789012") == []
+    all_traffic = BACKEND.model_copy(update={"vpc_egress": "ALL_TRAFFIC"})
+    [drift] = service_drift(all_traffic, unset, SECRETS, "netra-staging", "123456789012")
+    assert drift.text == (
+        "netra-backend-staging uses VPC egress PRIVATE_RANGES_ONLY (unset: Cloud Run's default), "
+        "config says ALL_TRAFFIC"
+    )
+
+
 def test_matching_service_has_no_drift() -> None:
     assert service_drift(BACKEND, deployed_settings(service()), SECRETS, "netra-staging", "123456789012") == []
 

@@ -65,7 +65,7 @@ def deployed_settings(service: Any) -> DeployedSettings:
     connector = short_name(vpc.connector) if vpc.connector else None
     direct_vpc = bool(vpc.network_interfaces)
     egress = vpc.egress.name if (connector or direct_vpc) else None
-    unset = egress == "VPC_EGRESS_UNSPECIFIED"  # VpcAccess.egress: "If not provided, it defaults to PRIVATE_RANGES_ONLY
+    unset = egress == "VPC_EGRESS_UNSPECIFIED"  # VpcAccess.egress left out: "defaults to PRIVATE_RANGES_ONLY"
     instances: list[str] = []
     secrets: list[str] = []
     for volume in template.volumes:

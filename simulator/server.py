@@ -21,6 +21,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from simulator.google.app import fallback_route, google_routes
+from simulator.google.config import GoogleConfig
 from simulator.google.faults import FaultInjector
 from simulator.google.frontdoor import GoogleFrontDoor
 from simulator.google.monitoring import MetricService
@@ -81,13 +82,14 @@ class Simulator:
         self._port = sock.getsockname()[1]
         injector = FaultInjector(self.scenario.google)
         try:
+            sqladmin = self.scenario.google.sqladmin
+            if sqladmin.proxy_upstream:  # bound first: the instances are reported at its address
+                self._sql_proxy = SqlServerProxy(
+                    self._sql_certificates.get(), sqladmin.proxy_port, sqladmin.proxy_upstream, sqladmin.proxy_host
+                )
             self._start_grpc(injector)
             self._start_http(sock, injector)
-            sqladmin = self.scenario.google.sqladmin
-            if sqladmin.proxy_upstream:
-                self._sql_proxy = SqlServerProxy(
-                    self._sql_certificates.get(), sqladmin.proxy_port, sqladmin.proxy_upstream
-                )
+            if self._sql_proxy is not None:
                 self._sql_proxy.start()
         except BaseException:
             self.stop()
@@ -132,9 +134,34 @@ class Simulator:
         server.start()
         self._grpc, self._grpc_port = server, port
 
+    @property
+    def sql_proxy_address(self) -> tuple[str, int] | None:
+        """Where the Cloud SQL server proxy listens (`[google.sqladmin] proxy_upstream`), None without one."""
+        return (self._sql_proxy.host, self._sql_proxy.port) if self._sql_proxy is not None else None
+
+    def _google_as_served(self) -> GoogleConfig:
+        """The scenario's Google config, with loopback instance addresses at the Cloud SQL proxy's when it runs."""
+        google = self.scenario.google
+        if self._sql_proxy is None:
+            return google
+        host = self._sql_proxy.host
+        instances = {
+            name: instance.model_copy(
+                update={
+                    "ip_addresses": [
+                        ip.model_copy(update={"ip_address": host}) if ip.ip_address.startswith("127.") else ip
+                        for ip in instance.ip_addresses
+                    ]
+                }
+            )
+            for name, instance in google.sqladmin.instances.items()
+        }
+        sqladmin = google.sqladmin.model_copy(update={"instances": instances})
+        return google.model_copy(update={"sqladmin": sqladmin})
+
     def _start_http(self, sock: socket.socket, injector: FaultInjector) -> None:
         base_url = f"http://{HOST}:{self._port}"
-        google = self.scenario.google
+        google = self._google_as_served()
         routes = [*self._partner_routes(), *google_routes(google, base_url, self._sql_certificates), fallback_route()]
         front_door = Middleware(
             GoogleFrontDoor,

@@ -39,6 +39,7 @@ DB_USER = "netra_app"
 DB_PASSWORD = "netra-app-test-password"  # a test value, not a secret: the throwaway server lives on loopback only
 RUN_AS = "postgres"
 START_TIMEOUT_S = 30
+PORT_TRIES = 5  # a port taken between choosing it and PostgreSQL binding it: choose another
 
 
 @dataclass
@@ -60,6 +61,9 @@ class PostgresServer:
 
 
 def free_port() -> int:
+    """A port nobody listens on now. PostgreSQL binds its port itself, so it may be taken meanwhile: callers that
+    can choose again do (`start_postgres`); tests never use it to find a closed port (`tests.support.refusing_port`).
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -116,20 +120,29 @@ def start_postgres(
         _chown(path)
     # The postgres user must be able to reach the directory through its parents (a temp dir under /tmp is fine).
     os.chmod(base, 0o755)
-    server = PostgresServer("127.0.0.1", port or free_port(), data_dir, socket_dir, password=password)
     if not (data_dir / "PG_VERSION").exists():
         _as_postgres([str(PG_BIN / "initdb"), "-D", str(data_dir), "-A", "trust", "--no-sync", "-U", RUN_AS])
         hba = data_dir / "pg_hba.conf"
         # netra_app must present its password (so a wrong one can be tested); everything else stays trusted.
         rules = f"host all {DB_USER} 127.0.0.1/32 scram-sha-256\n" + hba.read_text()
         hba.write_text(rules)
-    options = f"-p {server.port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
     log = base / "postgres.log"
     log.touch(exist_ok=True)
     _chown(log)
-    _as_postgres(
-        [str(PG_BIN / "pg_ctl"), "-D", str(data_dir), "-l", str(log), "-o", options, "-w", "-t", "20", "start"]
-    )
+    for attempt in range(1, PORT_TRIES + 1):
+        server = PostgresServer("127.0.0.1", port or free_port(), data_dir, socket_dir, password=password)
+        options = f"-p {server.port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        logged = log.stat().st_size
+        try:
+            _as_postgres(
+                [str(PG_BIN / "pg_ctl"), "-D", str(data_dir), "-l", str(log), "-o", options, "-w", "-t", "20", "start"]
+            )
+            break
+        except RuntimeError:
+            said = log.read_bytes()[logged:]
+            taken = b"could not bind" in said or b"Address already in use" in said
+            if port is not None or not taken or attempt == PORT_TRIES:
+                raise
     try:
         _provision(server)
     except Exception:

@@ -51,6 +51,22 @@ def configure(sim: Any, overrides: dict[str, Any] | None = None) -> RunbookConfi
     return load_config("local", overrides=deep_merge(endpoints, overrides or {}))
 
 
+_REFUSING: list[socket.socket] = []
+
+
+def refusing_port() -> int:
+    """A loopback port that refuses connections for the rest of the session: bound here and never listening.
+
+    Held, not probed: no other process can take it meanwhile. Never assume a port such as 9 is closed.
+    """
+    if not _REFUSING:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        _REFUSING.append(sock)
+    port: int = _REFUSING[0].getsockname()[1]
+    return port
+
+
 @contextlib.contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Serve an ASGI app with uvicorn on a free loopback port in a thread; yield the base URL."""

@@ -20,7 +20,8 @@ from runbook.results import CheckResult, Phase, Severity, Status
 from simulator.server import Simulator
 from tasks.cloud_sql import cloud_sql_instance
 from tasks.database import Target, connect_timeout, database_connectivity, decide_connection_error, resolve_host
-from tests.pg import PostgresServer, free_port
+from tests.pg import PostgresServer
+from tests.support import refusing_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -100,7 +101,7 @@ async def test_missing_database_fails_naming_it(postgres: PostgresServer, passwo
 
 
 async def test_refused_connection_fails_quickly(password: str) -> None:
-    closed_port = free_port()
+    closed_port = refusing_port()
     started = time.monotonic()
     result = await check(config({"host": "127.0.0.1", "port": closed_port}, timeout_s=5))
     assert time.monotonic() - started < 1.5

@@ -25,7 +25,7 @@ from tasks.http_health import (
     probed_paths,
     send_with_retries,
 )
-from tests.support import config_for, serve
+from tests.support import config_for, refusing_port, serve
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -344,7 +344,7 @@ async def test_a_hanging_endpoint_is_an_error_within_its_timeout() -> None:
 
 async def test_an_unreachable_service_is_an_error_naming_the_connection_failure(config: RunbookConfig) -> None:
     services = [
-        s.model_copy(update={"url": "http://127.0.0.1:9/services/x"}) if s.role == "frontend" else s
+        s.model_copy(update={"url": f"http://127.0.0.1:{refusing_port()}/services/x"}) if s.role == "frontend" else s
         for s in config.services
     ]
     broken = config.model_copy(update={"services": tuple(services)})

@@ -28,7 +28,7 @@ from runbook.app.prefect_server import (
     start_private_server,
 )
 from runbook.app.run_registry import RunEntry, RunRegistry, is_alive, process_start_time, stop_orphaned_server
-from tests.support import serve
+from tests.support import refusing_port, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,7 +95,8 @@ def test_a_private_server_that_exits_early_is_an_error_with_its_output(tmp_path:
             stderr=out,
             start_new_session=True,
         )
-    server = PrefectServer("http://127.0.0.1:9/api", owned=True, source="test", process=process, log_path=log)
+    url = f"http://127.0.0.1:{refusing_port()}/api"
+    server = PrefectServer(url, owned=True, source="test", process=process, log_path=log)
     with pytest.raises(PrefectServerError, match=r"exited with code 3.*database is locked"):
         server.wait_ready(30)
 

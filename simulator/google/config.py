@@ -197,7 +197,17 @@ class SqlAdminConfig(_Strict):
     proxy_upstream: str = Field(
         "", description="host:port of a PostgreSQL behind the simulated server proxy (cloud-sql-python-connector)."
     )
-    proxy_port: int = Field(3307, ge=0, le=65535, description="The connector always dials 3307.")
+    proxy_port: int = Field(
+        3307, ge=0, le=65535, description="The proxy's port: cloud-sql-python-connector always dials 3307."
+    )
+    proxy_host: str = Field(
+        "auto",
+        pattern=r"^(auto|127\.\d{1,3}\.\d{1,3}\.\d{1,3})$",
+        description="The loopback address the proxy listens on. `auto`: an address of its own in 127.0.0.0/8, "
+        "chosen by binding (another simulator already on one makes it take the next), so simulators side by side "
+        "each have port 3307. Instances whose address is on loopback are then reported at the proxy's address, "
+        "as Cloud SQL's server proxy listens on the instance's own IP.",
+    )
 
 
 class GoogleConfig(_Strict):

@@ -7,9 +7,13 @@ sides, and a small proxy terminates TLS and forwards the bytes to a local Postgr
 
 import asyncio
 import datetime as dt
+import ipaddress
+import random
+import socket
 import ssl
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography import x509
@@ -101,14 +105,42 @@ class LazyCertificates:
             return self._certificates
 
 
-class SqlServerProxy:
-    """TLS on `127.0.0.1:port` -> plain TCP to `upstream` (host:port), in a thread of its own."""
+AUTO_ADDRESS_TRIES = 50
 
-    def __init__(self, certificates: SqlCertificates, port: int, upstream: str) -> None:
+
+def bind_loopback(host: str, port: int, tries: int = AUTO_ADDRESS_TRIES) -> socket.socket:
+    """A TCP socket bound to `host:port`; for host `auto`, to `port` on an address of its own in 127.0.0.0/8.
+
+    The bind is the reservation: an address another process holds port `port` on fails to bind and the next
+    random one is tried (never probe-then-bind). Raises RuntimeError when no address could be bound.
+    """
+    candidates: Iterable[str] = (
+        (str(ipaddress.IPv4Address(0x7F000000 + random.randrange(0x10000, 0xFFFFFF))) for _ in range(tries))
+        if host == "auto"
+        else [host]
+    )
+    problems = []
+    for address in candidates:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind((address, port))
+        except OSError as error:
+            sock.close()
+            problems.append(f"{address}:{port}: {error.strerror}")
+            continue
+        return sock
+    raise RuntimeError(f"cannot listen for the Cloud SQL proxy ({'; '.join(problems[-3:])})")
+
+
+class SqlServerProxy:
+    """TLS on `host:port` (host `auto`: a loopback address of its own) -> plain TCP to `upstream` (host:port)."""
+
+    def __init__(self, certificates: SqlCertificates, port: int, upstream: str, host: str = "auto") -> None:
         self._context = certificates.server_context()
-        self._port = port
-        host, _, upstream_port = upstream.rpartition(":")
-        self._upstream = (host or "127.0.0.1", int(upstream_port))
+        self._socket = bind_loopback(host, port)
+        self.host, self.port = self._socket.getsockname()[:2]
+        upstream_host, _, upstream_port = upstream.rpartition(":")
+        self._upstream = (upstream_host or "127.0.0.1", int(upstream_port))
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="simulator-sql-proxy", daemon=True)
@@ -116,13 +148,13 @@ class SqlServerProxy:
     def start(self) -> None:
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._handle, "127.0.0.1", self._port, ssl=self._context), self._loop
+            asyncio.start_server(self._handle, sock=self._socket, ssl=self._context), self._loop
         )
         try:
             self._server = future.result(CONNECT_TIMEOUT_S)
         except OSError as error:
             self.stop()
-            raise RuntimeError(f"cannot listen on 127.0.0.1:{self._port} for the Cloud SQL proxy: {error}") from error
+            raise RuntimeError(f"cannot listen on {self.host}:{self.port} for the Cloud SQL proxy: {error}") from error
 
     def stop(self) -> None:
         async def close() -> None:
@@ -137,6 +169,7 @@ class SqlServerProxy:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(CONNECT_TIMEOUT_S)
         self._loop.close()
+        self._socket.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

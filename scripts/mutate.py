@@ -116,7 +116,12 @@ SETS = (
             "runbook/checks.py:within_deadline",
             "runbook/checks.py:skipped",
         ),
-        ("tests/test_calls.py", "tests/test_check_deadline.py", "tests/test_check_task.py"),
+        (
+            "tests/test_calls.py",
+            "tests/test_calls_edges.py",
+            "tests/test_check_deadline.py",
+            "tests/test_check_task.py",
+        ),
     ),
     MutationSet(
         "checks-infrastructure",
@@ -245,6 +250,13 @@ HELD_NAMES = {held_name(f.split(":")[1]): f.split(":")[1] for s in SETS for f in
 
 # Mutants no test can kill, by (function, the line the mutant writes, stripped): why they change nothing observable.
 EQUIVALENT: dict[tuple[str, str], str] = {
+    **{
+        ("_phase_line", f'return f"- {{title}}: {{status.value.replace({old}, {new})}}."'): (
+            "a phase without problems has passed (the gate says passed_with_warnings only with a problem, failed only "
+            "with a blocking one, which is a problem too): 'passed' has no '_' to replace"
+        )
+        for old, new in (("'XX_XX'", "' '"), ("'_'", "'XX XX'"))
+    },
     ("read_note_submission", 'metadata = json.loads(view.get("private_metadata") or "XX{}XX")'): (
         "a form without metadata: '{}' parses and then lacks 'value' (KeyError), 'XX{}XX' does not parse "
         "(ValueError); both are caught and refused with the same words"

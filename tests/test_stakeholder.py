@@ -43,7 +43,7 @@ def test_everything_passed_reads_ready_with_each_phase_and_the_golden_path_time(
     text = compose_summary(
         "staging",
         [infrastructure(check("vpc-connector", phase=Phase.infrastructure)), restoration(check("health-endpoints"))],
-        [check("golden-path", total_ms=4321), check("performance", severity=Severity.P1)],
+        [check("golden-path", total_ms=99_960), check("performance", severity=Severity.P1)],
     )
     assert text.splitlines() == [
         READY,
@@ -51,7 +51,7 @@ def test_everything_passed_reads_ready_with_each_phase_and_the_golden_path_time(
         "- Infrastructure validation: passed.",
         "- Service restoration: passed.",
         "- Business validation: passed.",
-        "- Golden path: login to AI response in 4.3 s.",
+        "- Golden path: login to AI response in 100.0 s.",
     ]
 
 
@@ -126,6 +126,7 @@ def test_more_than_three_problems_are_counted_not_listed() -> None:
         "- Business validation: passed with warnings: Check 0 WARN: check-0 found this; Check 1 WARN: check-1 found "
         "this; Check 2 WARN: check-2 found this (+2 more)."
     )
+    assert compose_summary("staging", [], problems[:4]).splitlines()[2].endswith("check-2 found this (+1 more).")
     assert compose_summary("staging", [], problems[:3]).splitlines()[2].endswith("check-2 found this.")
 
 

@@ -85,7 +85,7 @@ async def _run_phase(
         if parameters.redeploy and not skip:
             # The run the operator started pauses (Resume form), not the subflow: that is where they look.
             names = [service.name for service in config.services]
-            from runbook.slack.approval import announce  # the approvers asked in Slack too, with [slack.chatops]
+            from runbook.slack.approval_post import announce  # the approvers asked in Slack, with [slack.chatops]
 
             approval = await request_approval(config.name, names, parameters.approval_timeout_s, announce)
             if config.slack.chatops is None:  # with ChatOps the approval message itself shows the decision

@@ -40,13 +40,19 @@ from tasks.golden_path import websocket_handshake
 from tasks.http_health import health_endpoints
 from tasks.monitoring import post_restore_monitoring
 
+DECLINED_TITLES = {"rejected": "Redeploy rejected", "expired": "Redeploy approval expired"}
+
 
 def declined_redeploy(outcome: ApprovalOutcome) -> CheckResult:
-    """The redeploy's result when it was not approved: FAIL, with the decision, who and the note as evidence."""
+    """The redeploy's result when it was not approved: FAIL, with the decision, who and the note as evidence.
+
+    Titled as it is (rejected, approval expired, not approved), never "Approved redeploy": that is the action's
+    title, for a redeploy that was approved and then ran.
+    """
     spec = CATALOG["redeploy"]
     return CheckResult(
         id=spec.id,
-        title=spec.title,
+        title=DECLINED_TITLES.get(outcome.said, "Redeploy not approved"),
         phase=spec.phase,
         severity=spec.severity,
         status=Status.FAIL,
@@ -93,7 +99,9 @@ async def service_restoration(
 
     with run_tags():  # a deployment's tags reach every check's task run
         if redeploy_services:
-            outcome = approval or ApprovalOutcome(approved=False, decision="no approval was asked for")
+            outcome = approval or ApprovalOutcome(
+                approved=False, decision="not asked: no approval was asked for", status="not-asked"
+            )
             if outcome.approved:
                 restoration_started = datetime.now(UTC)
                 names = [s.name for s in config.services]

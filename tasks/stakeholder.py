@@ -7,6 +7,7 @@ markdown artifact; the Slack reporter posts it to the stakeholder channel.
 from runbook.check_task import check_task
 from runbook.checks import CheckContext, Finding, run_check
 from runbook.config.models import RunbookConfig
+from runbook.declined import what_failed, what_happened
 from runbook.results import PHASE_TITLES, CheckResult, Phase, PhaseResult, Status, gate
 
 CHECK_ID = "stakeholder-summary"
@@ -19,7 +20,7 @@ def _phase_line(title: str, checks: list[CheckResult] | tuple[CheckResult, ...],
     problems = [c for c in checks if c.problem]
     if not problems:
         return f"- {title}: {status.value.replace('_', ' ')}."
-    listed = "; ".join(f"{c.title} {c.status.value}: {c.summary}" for c in problems[:3])
+    listed = "; ".join(f"{what_happened(c)}: {c.summary}" for c in problems[:3])
     more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
     return f"- {title}: {status.value.replace('_', ' ')}: {listed}{more}."
 
@@ -32,7 +33,7 @@ def compose_summary(environment: str, earlier: list[PhaseResult], business: list
     headline = (
         f"Staging ({environment}) is ready for use: users can log in and get AI responses."
         if not blocking
-        else f"Staging ({environment}) is NOT ready: {', '.join(c.title for c in blocking)} failed."
+        else f"Staging ({environment}) is NOT ready: {what_failed(blocking)}."
     )
     golden = next((c for c in business if c.id == "golden-path"), None)
     if golden and golden.status == Status.PASS and isinstance(golden.evidence.get("total_ms"), int | float):

@@ -222,7 +222,7 @@ async def test_slash_commands_plan_usage_and_status_answer_in_the_channel(world:
         sim, env_file = world
         async with Bot(env_file):
             bad = await act(sim, http, "slash", user=OUTSIDER, channel=CHANNEL, command="/runbook", text="deploy sim")
-            assert "expected one of run, status, plan, help, found `deploy`" in bad["ack_payload"]["text"]
+            assert "expected one of run, status, plan, cancel, help, found `deploy`" in bad["ack_payload"]["text"]
             await act(sim, http, "slash", user=OUTSIDER, channel=CHANNEL, command="/runbook", text="plan sim")
             await act(sim, http, "slash", user=OUTSIDER, channel=CHANNEL, command="/runbook", text="status sim")
             responses = await events(sim, http, "response", 5)
@@ -271,10 +271,10 @@ async def test_slash_run_and_the_rerun_button_start_the_manual_deployment_with_t
     asked = sorted(
         (run.parameters["phases"], run.parameters["trigger"], run.parameters["slack_channel"]) for run in runs
     )
-    channel_id = final_channel_id(sim)
+    # Typed in the runbook channel: the runs' messages go to the environment's runbook channel (slack_channel empty).
     assert asked == [
-        (["infrastructure"], "slack:<@U0SIMPLAT01>", channel_id),
-        (["restoration"], "slack:<@U0SIMPLAT01>", channel_id),
+        (["infrastructure"], "slack:<@U0SIMPLAT01>", ""),
+        (["restoration"], "slack:<@U0SIMPLAT01>", ""),
     ]
 
 

@@ -174,7 +174,7 @@ async def test_redeploy_rejected_in_the_ui_fails_restoration_without_mutating(wo
     assert paused.id == state.state_details.flow_run_id and paused.parent_task_run_id is None  # the run itself
     redeploy = next(c for c in report.phases[0].checks if c.id == "redeploy")
     assert redeploy.status == Status.FAIL
-    assert redeploy.summary == "redeploy not done: rejected on the run's approval form: not during the demo"
+    assert redeploy.summary == "redeploy not done: rejected in the Prefect UI: not during the demo"
     assert "`" not in redeploy.remediation.replace("runbook run --redeploy --approve", "")
     assert sim.log.count(api="run", method="PATCH") == 0
 
@@ -191,11 +191,11 @@ async def test_redeploy_approved_in_the_ui_rolls_new_revisions(world: tuple[Simu
     redeploy = next(c for c in report.phases[0].checks if c.id == "redeploy")
     assert redeploy.status == Status.PASS
     assert redeploy.evidence["approval"] == {
-        "decision": "approved on the run's approval form",
+        "decision": "approved in the Prefect UI",
         "approved_by": "ops-bob",
         "note": "incident 1278 fixed",
     }
-    assert redeploy.summary.endswith("(approved on the run's approval form by ops-bob: incident 1278 fixed)")
+    assert redeploy.summary.endswith("(approved in the Prefect UI by ops-bob: incident 1278 fixed)")
     # Slack: the decision, who and the note in the run's thread (the approval message, updated in place).
     said = [
         json.dumps(e.body) for e in sim.log.entries("slack") if e.path.endswith(("chat.postMessage", "chat.update"))
@@ -220,5 +220,6 @@ async def test_redeploy_without_an_answer_times_out_and_fails_restoration(world:
     sim, env_file = world
     phase = await ask_then_restore(str(env_file))
     redeploy = next(c for c in phase.checks if c.id == "redeploy")
-    assert redeploy.status == Status.FAIL and redeploy.summary == "redeploy not done: no approval within 2 s"
+    assert redeploy.status == Status.FAIL
+    assert redeploy.summary == "redeploy not done: approval expired: no answer within 2 s"
     assert sim.log.count(api="run", method="PATCH") == 0

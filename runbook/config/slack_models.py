@@ -95,6 +95,11 @@ class ChatOpsConfig(Frozen):
         description="Who may start runs (slash command, Rerun button): ids like `approvers`; empty: anyone in the "
         "workspace (runs are read-only; a redeploy still waits for an approver).",
     )
+    require_second_person: bool = Field(
+        default=False,
+        description="Four eyes: whoever started a run from Slack (/runbook run, Rerun) cannot approve its redeploy; "
+        "another approver must (they may still reject it).",
+    )
     deployment: str = Field(
         default="staging-handoff/manual",
         pattern=r"^[^/\s]+/[^/\s]+$",

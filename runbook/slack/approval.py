@@ -1,17 +1,22 @@
-"""Redeploy approval in Slack: the message in the run's thread, the note modal, who may decide, and the outcome.
+"""Redeploy approval in Slack: the approval message, the note modal, who may decide, and how the outcome is said.
 
-Pure builders (Block Kit from `slack_sdk.models`, validated when rendered) plus two small I/O pieces:
-`describe_changes` reads each service's current revision, `ApproverCheck` resolves user groups with
-`usergroups.users.list`. The bot (`runbook.slack.chatops`) and the paused run (`runbook.approval`) use them; the flow
-run is resumed with the same input the Prefect UI form takes (`runbook.approval.RedeployApproval`).
+Pure builders (Block Kit from `slack_sdk.models`, validated when rendered) plus small I/O pieces: `ApproverCheck`
+resolves user groups with `usergroups.users.list`; refused attempts are kept with the run. The bot
+(`runbook.slack.chatops`, `runbook.slack.chatops_approval`) and the paused run (`runbook.slack.approval_post`) use
+them; the flow run is resumed with the same input the Prefect UI form takes (`runbook.approval.RedeployApproval`).
 
-Refused attempts are kept with the run in Prefect, as flow run inputs keyed `runbook-chatops-refusal-<id>`, so the
-report can list them whichever machine ran the bot: `await refused_attempts(flow_run_id)`.
+Whatever people typed (a note, a name in the Prefect UI) is escaped and has secret-shaped values redacted before it
+is shown; a name typed in the Prefect UI stays text, even when it looks like a Slack mention.
+
+Refused attempts are kept with the run in Prefect, as flow run inputs keyed `runbook-chatops-refusal-<user>-<action>`
+(at most one per user, action and run), so the report can list them whichever machine ran the bot:
+`await refused_attempts(flow_run_id)`.
 """
 
 import asyncio
 import json
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -35,7 +40,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from runbook.config.models import RunbookConfig
+from runbook.slack.evidence import redact_text
 
 logger = logging.getLogger("runbook.slack.approval")
 
@@ -47,8 +52,17 @@ NOTE_CALLBACK = "runbook_approval_note"
 NOTE_BLOCK, NOTE_ACTION = "note", "note_input"
 DECISION_BLOCK, DECISION_ACTION = "decision", "decision_input"
 NOTE_MAX = 500  # RedeployApproval.note's max_length
+MESSAGE_KEY = "runbook-approval-message"  # flow run input: where the run posted its approval message (the bot checks)
+STATUS_BLOCK = "runbook_approval_status"  # the bot's line on the message while Prefect is asked
 REFUSAL_PREFIX = "runbook-chatops-refusal-"
 GROUP_CACHE_S = 60.0  # user-group membership is looked up at most once a minute per group
+MEMBER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
+VIA_WORDS = {
+    "slack": "in Slack",
+    "prefect-ui": "in the Prefect UI",
+    "cli": "with runbook run --approve",
+    "unverified": "on the run's form (not verified as Slack)",
+}
 
 
 def mention(slack_id: str) -> str:
@@ -79,6 +93,7 @@ class ApprovalRequest:
     changes: tuple[ServiceChange, ...]
     approvers: tuple[str, ...]
     deadline: datetime
+    requested_from: str | None = None  # a link to the run's own message, when that is in another channel
 
     def value(self) -> str:
         return json.dumps(
@@ -110,16 +125,29 @@ class ButtonValue:
 
 @dataclass(frozen=True)
 class Decision:
-    """Who decided what, when, through what, with which note."""
+    """Who decided what, when, through what (a key of VIA_WORDS), with which note."""
 
     approve: bool
-    by: str  # "<@U123>" or a name typed in the Prefect UI
+    by: str  # "<@U123>" (Slack, as the bot recorded it) or a name typed in the Prefect UI
     at: datetime
     note: str = ""
-    via: str = "Slack"
+    via: str = "slack"
 
 
-def _when(moment: datetime) -> str:
+def shown(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Something a person typed, safe to show in mrkdwn: secret-shaped values redacted, `<`, `>` and `&` escaped
+    (so `<!channel>`, `<@U…>` and `<http://x|disguised>` show as typed instead of pinging or linking)."""
+    return _escape(redact_text(text, secrets))
+
+
+def who(by: str, via: str, secrets: tuple[str, ...] = ()) -> str:
+    """The decider as shown: a Slack mention only for the bot's own record of a click; anything else as typed."""
+    if via == "slack" and MEMBER_MENTION.fullmatch(by):
+        return by
+    return shown(by, secrets) if by else "someone"
+
+
+def slack_time(moment: datetime) -> str:
     """Slack renders `<!date^...>` in each reader's time zone; the fallback is UTC."""
     fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
@@ -133,66 +161,120 @@ def _header(request: ApprovalRequest) -> list[Block]:
     ]
 
 
-def approval_message(request: ApprovalRequest) -> tuple[str, list[dict[str, Any]]]:
-    """The approval request: what changes, who may approve, the deadline, Approve / Approve with note / Reject."""
-    who = ", ".join(mention(a) for a in request.approvers)
-    value = request.value()
-    blocks: list[Block] = [
-        *_header(request),
-        ContextBlock(
-            elements=[MarkdownTextObject(text=f"Approvers: {who} · Decide by {_when(request.deadline)}, else it fails")]
-        ),
-        ActionsBlock(
-            block_id=APPROVAL_BLOCK,
-            elements=[
-                ButtonElement(
-                    text="Approve",
-                    action_id=ACTION_APPROVE,
-                    value=value,
-                    style="primary",
-                    confirm=ConfirmObject(
-                        title="Roll new revisions?",
-                        text=f"Every configured Cloud Run service of {request.environment} gets a new revision now.",
-                        confirm="Approve",
-                        deny="Cancel",
-                    ),
-                ),
-                ButtonElement(text="Approve with note…", action_id=ACTION_APPROVE_NOTE, value=value),
-                ButtonElement(text="Reject…", action_id=ACTION_REJECT, value=value, style="danger"),
-            ],
-        ),
-    ]
-    text = f"Redeploy approval for {request.environment}: {len(request.changes)} service(s); approvers {who}"
+def approval_message(request: ApprovalRequest, buttons: bool = True) -> tuple[str, list[dict[str, Any]]]:
+    """The approval request: what changes, who may approve, the deadline, Approve / Approve with note / Reject.
+
+    Without `buttons` (the run could not record the message in Prefect, so the bot could not check a click) it says
+    to decide on the run's page in the Prefect UI.
+    """
+    approvers = ", ".join(mention(a) for a in request.approvers)
+    context = f"Approvers: {approvers} · Decide by {slack_time(request.deadline)}, else it expires and the phase fails"
+    if request.requested_from:
+        context += f" · Requested from <{request.requested_from}|the run's message>"
+    blocks: list[Block] = [*_header(request), ContextBlock(elements=[MarkdownTextObject(text=context)])]
+    if buttons:
+        blocks.append(_buttons(request))
+    else:
+        blocks.append(status_block("Decide on the run's page in the Prefect UI (Resume): Slack's buttons are off."))
+    text = f"Redeploy approval for {request.environment}: {len(request.changes)} service(s); approvers {approvers}"
     return text, [block.to_dict() for block in blocks]
 
 
-def decided_outcome_blocks(environment: str, decision: Decision) -> tuple[str, list[dict[str, Any]]]:
-    """The decision as the message's last block: who, when, through what, the note."""
+def _buttons(request: ApprovalRequest) -> Block:
+    value = request.value()
+    return ActionsBlock(
+        block_id=APPROVAL_BLOCK,
+        elements=[
+            ButtonElement(
+                text="Approve",
+                action_id=ACTION_APPROVE,
+                value=value,
+                style="primary",
+                confirm=ConfirmObject(
+                    title="Roll new revisions?",
+                    text=f"Every configured Cloud Run service of {request.environment} gets a new revision now.",
+                    confirm="Approve",
+                    deny="Cancel",
+                ),
+            ),
+            ButtonElement(text="Approve with note…", action_id=ACTION_APPROVE_NOTE, value=value),
+            ButtonElement(text="Reject…", action_id=ACTION_REJECT, value=value, style="danger"),
+        ],
+    )
+
+
+def button_values(blocks: Any) -> list[str]:
+    """The values of the approval buttons a message shows (as Slack delivered it with a click); [] when none."""
+    actions = [b for b in (blocks if isinstance(blocks, list) else []) if isinstance(b, dict)]
+    return [
+        str(element.get("value"))
+        for block in actions
+        if block.get("block_id") == APPROVAL_BLOCK
+        for element in block.get("elements") or []
+        if isinstance(element, dict)
+    ]
+
+
+def status_block(text: str) -> Block:
+    """The bot's line on the approval message while it asks Prefect (Resuming…, the state is unknown, …)."""
+    return SectionBlock(block_id=STATUS_BLOCK, text=MarkdownTextObject(text=text[:3000]))
+
+
+def resuming_text(user: str, approve: bool) -> str:
+    verb = "approved" if approve else "rejected"
+    return f"⏳ *Resuming…* <@{user}> {verb}; waiting for Prefect to resume the run."
+
+
+def decided_outcome_blocks(
+    environment: str, decision: Decision, secrets: tuple[str, ...] = ()
+) -> tuple[str, list[dict[str, Any]]]:
+    """The decision as the message's last block: who, through what, when, the note (escaped, redacted)."""
     verb = "Approved" if decision.approve else "Rejected"
     icon = "✅" if decision.approve else "🛑"
-    note = f"\n>{_escape(decision.note)}" if decision.note else ""
-    outcome = f"{icon} *{verb}* by {decision.by or 'someone'} {_when(decision.at)} ({decision.via}){note}"
-    text = f"Redeploy for {environment} {verb.lower()} by {decision.by or 'someone'}"
+    by = who(decision.by, decision.via, secrets)
+    where = VIA_WORDS.get(decision.via, "")
+    note = f"\n>{shown(decision.note, secrets)}" if decision.note else ""
+    outcome = f"{icon} *{verb}* by {by} {where} · {slack_time(decision.at)}{note}"
+    text = f"Redeploy for {environment} {verb.lower()} by {by} {where}"
     return text, [SectionBlock(text=MarkdownTextObject(text=outcome[:3000])).to_dict()]
 
 
-def decided_message(request: ApprovalRequest, decision: Decision) -> tuple[str, list[dict[str, Any]]]:
+def already_decided(outcome: dict[str, Any], secrets: tuple[str, ...] = ()) -> str:
+    """The answer to a click on a decided approval (`runbook.approval.ApprovalOutcome` as a dict), said as it is."""
+    status = str(outcome.get("status") or ("approved" if outcome.get("approve") else "rejected"))
+    if status == "expired":
+        return f"⌛ This approval expired ({shown(str(outcome.get('decision') or ''), secrets)}): nothing changed."
+    if status not in ("approved", "rejected"):
+        return f"This approval is over ({shown(str(outcome.get('decision') or status), secrets)}): nothing changed."
+    via = str(outcome.get("via") or "")
+    by = str(outcome.get("approved_by") or "")
+    by_words = f" by {who(by, via, secrets)}" if by else ""
+    where = f" {VIA_WORDS[via]}" if via in VIA_WORDS else ""
+    note = f" ({shown(str(outcome['note']), secrets)})" if outcome.get("note") else ""
+    return f"Already decided: {status}{by_words}{where}{note}. Nothing changed."
+
+
+def decided_message(
+    request: ApprovalRequest, decision: Decision, secrets: tuple[str, ...] = ()
+) -> tuple[str, list[dict[str, Any]]]:
     """The same message after the decision: who, when, the note; no buttons left."""
-    text, outcome = decided_outcome_blocks(request.environment, decision)
+    text, outcome = decided_outcome_blocks(request.environment, decision, secrets)
     return text, [*(block.to_dict() for block in _header(request)), *outcome]
 
 
-def expired_message(request: ApprovalRequest, reason: str) -> tuple[str, list[dict[str, Any]]]:
-    """The message when nobody decided in time (or the run ended): buttons gone, why."""
-    blocks: list[Block] = [*_header(request), SectionBlock(text=MarkdownTextObject(text=f"⌛ *{_escape(reason)}*"))]
+def closed_message(request: ApprovalRequest, status: str, reason: str) -> tuple[str, list[dict[str, Any]]]:
+    """The message when nobody decided in time (or nobody was asked): buttons gone, said as it is."""
+    head = "⌛ *Expired*" if status == "expired" else "*Closed*"
+    line = f"{head}: {_escape(reason)}; nothing was redeployed and the restoration phase fails."
+    blocks: list[Block] = [*_header(request), SectionBlock(text=MarkdownTextObject(text=line))]
     return f"Redeploy for {request.environment}: {reason}", [block.to_dict() for block in blocks]
 
 
-def note_modal(value: ButtonValue, approve: bool, channel: str, message_ts: str) -> dict[str, Any]:
+def note_modal(value: ButtonValue, approve: bool, channel: str, message_ts: str, thread_ts: str = "") -> dict[str, Any]:
     """The modal of "Approve with note…" / "Reject…": the decision (preset) and the note (required to reject)."""
     approve_option = Option(value="approve", text="Approve: roll the new revisions")
     reject_option = Option(value="reject", text="Reject: the restoration phase fails")
-    metadata = json.dumps({"value": value.raw(), "channel": channel, "ts": message_ts})
+    metadata = json.dumps({"value": value.raw(), "channel": channel, "ts": message_ts, "thread": thread_ts})
     view = View(
         type="modal",
         callback_id=NOTE_CALLBACK,
@@ -229,6 +311,7 @@ class NoteSubmission:
     note: str
     channel: str
     message_ts: str
+    thread_ts: str = ""  # the thread's parent, where private answers go ("" : the message's own ts)
 
 
 def read_note_submission(view: dict[str, Any]) -> NoteSubmission | dict[str, str]:
@@ -248,7 +331,10 @@ def read_note_submission(view: dict[str, Any]) -> NoteSubmission | dict[str, str
         value = ButtonValue.parse(metadata["value"])
     except (ValueError, KeyError, TypeError):
         return {DECISION_BLOCK: "This form is not from runbook; open it again from the approval message."}
-    return NoteSubmission(value, decision == "approve", note, str(metadata.get("channel", "")), str(metadata["ts"]))
+    thread = str(metadata.get("thread") or metadata["ts"])
+    return NoteSubmission(
+        value, decision == "approve", note, str(metadata.get("channel", "")), str(metadata["ts"]), thread
+    )
 
 
 def _escape(text: str) -> str:
@@ -256,9 +342,11 @@ def _escape(text: str) -> str:
 
 
 class ApproverCheck:
-    """Is this Slack user an approver? Member ids match directly; user groups via `usergroups.users.list`.
+    """Is this Slack user an approver? Member ids (U…, W…) match directly; user groups via `usergroups.users.list`.
 
-    Group members are cached for a minute. A lookup that fails refuses (never approves on an error) and says why.
+    Only a member id ever matches directly: a user id that equals a group's id (S…) is not a member of that group.
+    Group members are cached for a minute (a person just added to the group may wait that long; the guide says so).
+    A lookup that fails refuses (never approves on an error) and says why.
     """
 
     def __init__(self, client: Any, timeout_s: float = 5.0) -> None:
@@ -266,9 +354,13 @@ class ApproverCheck:
         self.timeout_s = timeout_s
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
 
-    async def allowed(self, user_id: str, approvers: tuple[str, ...]) -> tuple[bool, str]:
-        """(allowed, why): why names the id or group that let them in, or what went wrong."""
-        if user_id in approvers:
+    async def allowed(
+        self, user_id: str, approvers: tuple[str, ...], refused: str = "not an approver"
+    ) -> tuple[bool, str]:
+        """(allowed, why): why names the id or group that let them in, what went wrong, or `refused`."""
+        if not user_id.startswith(("U", "W")):
+            return False, f"{refused} (not a Slack member id)"
+        if user_id in (a for a in approvers if a.startswith(("U", "W"))):
             return True, f"listed as {mention(user_id)}"
         problems = []
         for group in (a for a in approvers if a.startswith("S")):
@@ -281,7 +373,7 @@ class ApproverCheck:
                 return True, f"member of {mention(group)}"
         if problems:
             return False, "user-group lookup failed (" + ", ".join(problems) + ")"
-        return False, "not an approver"
+        return False, refused
 
     async def _group(self, group: str) -> frozenset[str]:
         cached = self._members.get(group)
@@ -294,28 +386,9 @@ class ApproverCheck:
         return members
 
 
-async def describe_changes(
-    config: RunbookConfig, names: list[str], timeout_s: float = 5.0
-) -> tuple[ServiceChange, ...]:
-    """Each service's serving revision and next generation from Cloud Run; unknown where the read fails."""
-    from runbook.google.clients import GoogleClients
-
-    clients = GoogleClients(config.gcp)
-
-    def read(name: str) -> ServiceChange:
-        try:
-            service = clients.run_services.get_service(name=clients.service_name(name), timeout=timeout_s, retry=None)
-        except Exception as error:  # the message says "unknown"; the redeploy itself reports real errors
-            logger.info("current revision of %s not read: %s", name, type(error).__name__)
-            return ServiceChange(name, None, None)
-        revision = str(service.latest_ready_revision or "").rsplit("/", 1)[-1] or None
-        return ServiceChange(name, revision, int(service.generation) + 1 if service.generation else None)
-
-    try:
-        async with asyncio.timeout(timeout_s * 2):
-            return tuple(await asyncio.gather(*(asyncio.to_thread(read, name) for name in names)))
-    except TimeoutError:
-        return tuple(ServiceChange(name, None, None) for name in names)
+def refusal_key(user_id: str, action: str) -> str:
+    """One flow run input per user and action on a run (Prefect keys: lowercase letters, digits and dashes)."""
+    return REFUSAL_PREFIX + re.sub(r"[^a-z0-9]+", "-", f"{user_id}-{action}".lower()).strip("-")[:100]
 
 
 async def record_refusal(flow_run_id: str, user_id: str, action: str, why: str) -> None:
@@ -324,7 +397,7 @@ async def record_refusal(flow_run_id: str, user_id: str, action: str, why: str) 
         from prefect.client.orchestration import get_client
 
         entry = {"user": f"<@{user_id}>", "action": action, "why": why, "at": datetime.now(UTC).isoformat()}
-        key = f"{REFUSAL_PREFIX}{uuid.uuid4().hex[:12]}"
+        key = refusal_key(user_id, action)  # the same key again: Prefect keeps the first, the write fails
         async with asyncio.timeout(10), get_client() as client:
             await client.create_flow_run_input(
                 uuid.UUID(flow_run_id), key, json.dumps(entry), sender="runbook-slack-bot"
@@ -345,78 +418,3 @@ async def refused_attempts(flow_run_id: str) -> list[dict[str, Any]]:
         if isinstance(entry.decoded_value, dict)
     ]
     return sorted(entries, key=lambda e: str(e.get("at", "")))
-
-
-@dataclass
-class PostedApproval:
-    """The approval message a paused run posted, so the run can show the outcome on it (buttons removed)."""
-
-    client: Any
-    request: ApprovalRequest
-    channel: str
-    ts: str
-
-    async def finish(self, approved: bool, decision: str, approved_by: str, note: str) -> None:
-        """Show the outcome (whoever decided, Slack or the UI form, or nobody in time); never raises."""
-        if approved_by:
-            via = "Slack" if approved_by.startswith("<@") else "Prefect UI"
-            text, blocks = decided_message(self.request, Decision(approved, approved_by, datetime.now(UTC), note, via))
-        else:
-            text, blocks = expired_message(self.request, decision)
-        try:
-            async with asyncio.timeout(10):
-                await self.client.chat_update(channel=self.channel, ts=self.ts, text=text, blocks=blocks)
-        except Exception as error:
-            logger.warning("approval message not updated: %s", _error_code(error))
-
-
-async def announce(
-    flow_run_id: str, parameters: dict[str, Any], services: list[str], timeout_s: int
-) -> PostedApproval | None:
-    """Post the approval request in the run's Slack thread when [slack.chatops] is configured; never raises.
-
-    `parameters` are the handoff run's (environment, slack_channel); the thread is the run's parent message
-    (runbook.slack.store.ParentStore), else the message goes to the run's channel.
-    """
-    try:
-        return await _announce(flow_run_id, parameters, services, timeout_s)
-    except Exception as error:  # Slack must never stop the approval itself: the UI form still works
-        logger.warning("approval request not posted to Slack: %s", _error_code(error))
-        return None
-
-
-async def _announce(
-    flow_run_id: str, parameters: dict[str, Any], services: list[str], timeout_s: int
-) -> PostedApproval | None:
-    from slack_sdk.web.async_client import AsyncWebClient
-
-    from runbook.config.files import load_config
-    from runbook.slack.store import ParentStore
-    from runbook.slack.tokens import read_secret
-
-    config = load_config(str(parameters.get("environment") or "staging"))
-    chatops = config.slack.chatops
-    if chatops is None or not config.slack.enabled:
-        return None
-    token = await read_secret(config.slack.token_env, config.slack.token_block)
-    if not token:
-        return None
-    parent = ParentStore().get(flow_run_id)
-    channel = parent.channel if parent else (str(parameters.get("slack_channel") or "") or config.slack.channel)
-    changes = await describe_changes(config, services)
-    deadline = datetime.fromtimestamp(int(time.time()) + timeout_s, UTC)
-    request = ApprovalRequest(flow_run_id, config.name, changes, chatops.approvers, deadline)
-    text, blocks = approval_message(request)
-    client = AsyncWebClient(token=token, base_url=config.slack.api_base_url, timeout=10)
-    async with asyncio.timeout(15):
-        answer = await client.chat_postMessage(
-            channel=channel, text=text, blocks=blocks, thread_ts=parent.ts if parent else None
-        )
-    return PostedApproval(client, request, str(answer["channel"]), str(answer["ts"]))
-
-
-def _error_code(error: BaseException) -> str:
-    data = getattr(getattr(error, "response", None), "data", None)
-    if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return data["error"]
-    return type(error).__name__

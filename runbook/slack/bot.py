@@ -69,6 +69,7 @@ async def run_bot(
     )
     bot = ChatOpsBot(environments, web, prefect)
     client = SocketModeClient(app_token=app_token, web_client=web, logger=sdk_logger)
+    client.message_listeners.append(bot.on_message)  # envelopes without a payload: acked all the same
     client.socket_mode_request_listeners.append(bot.on_request)
     try:
         async with asyncio.timeout(30):

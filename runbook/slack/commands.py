@@ -5,6 +5,7 @@
 /runbook run staging restoration redeploy phase 2 with a redeploy (pauses for an approver)
 /runbook status staging                   the last run of staging
 /runbook plan staging                     phases, checks, dependencies and gates; nothing runs
+/runbook cancel staging                   cancel staging's scheduled, running or paused handoff run
 /runbook help
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 
 from runbook.results import Phase
 
-VERBS = ("run", "status", "plan", "help")
+VERBS = ("run", "status", "plan", "cancel", "help")
 PHASE_WORDS = {"infrastructure": Phase.infrastructure, "restoration": Phase.restoration, "business": Phase.business}
 
 
@@ -24,6 +25,7 @@ def usage(command: str = "/runbook") -> str:
         "lands in this channel\n"
         f"• `{command} status ENV`: the last run of ENV\n"
         f"• `{command} plan ENV`: phases, checks, dependencies and gates (nothing runs)\n"
+        f"• `{command} cancel ENV`: cancel ENV's active run (scheduled, running or paused for approval)\n"
         f"• `{command} help`"
     )
 

@@ -15,7 +15,6 @@ import importlib
 import logging
 import os
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -24,6 +23,7 @@ from typing import Any
 
 from runbook.config.models import RunbookConfig
 from runbook.slack.block_kit import SlackMessage
+from runbook.slack.evidence import redact_text
 
 logger = logging.getLogger("runbook.slack.delivery")
 # slack-sdk logs request bodies and the webhook URL at DEBUG when its logger's own level allows it: never let it.
@@ -35,12 +35,6 @@ TOKEN_ERRORS = frozenset(
     {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "invalid_token", "no_service"}
 )
 CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
-# Secret values recognisable by their shape: Slack tokens and webhook URLs, JWTs (access tokens), and the password
-# of a URL with credentials (postgresql://user:PASSWORD@host): the known values themselves are replaced too.
-_SECRET_PATTERNS = re.compile(
-    r"xox[abposr]-[A-Za-z0-9-]+|https://hooks\.slack\.com/\S+|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
-)
-_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+@")
 _RETRIES: ContextVar[list[int] | None] = ContextVar("slack_retries", default=None)
 
 
@@ -247,11 +241,8 @@ class SlackDelivery:
         return sorted((v for v in values if len(v) >= 6), key=len, reverse=True)
 
     def _scrub(self, value: Any) -> Any:
-        if isinstance(value, str):
-            for secret in self._scrub_values:
-                value = value.replace(secret, "[redacted]")
-            value = _URL_PASSWORD.sub(r"\1[redacted]@", value)
-            return _SECRET_PATTERNS.sub("[redacted]", value)
+        if isinstance(value, str):  # known values, then secret shapes (runbook.slack.evidence)
+            return redact_text(value, tuple(self._scrub_values))
         if isinstance(value, dict):
             return {k: self._scrub(v) for k, v in value.items()}
         if isinstance(value, list):

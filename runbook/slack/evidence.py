@@ -13,6 +13,14 @@ from runbook.slack.block_kit import escape
 
 EVIDENCE_CHARS = 1200  # per check in a thread reply: enough to act on, the rest is in the run report
 REDACTED = "[redacted]"
+# Secret values recognisable by their shape: Slack tokens and webhook URLs, JWTs (access tokens), and the password
+# of a URL with credentials (postgresql://user:PASSWORD@host). Every message the runbook or its bot sends goes
+# through `redact_text` (delivery for the run's messages; the bot for what people typed into notes and names).
+SECRET_SHAPES = re.compile(
+    r"xox[abposre]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|https://hooks\.slack\.com/\S+"
+    r"|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
+)
+URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+@")
 # A key names a secret when its last word is one of these ("db_password", "accessToken", "Authorization"), or its
 # last two words one of the pairs ("api_key", "X-E2E-Bypass-Key"). Matching whole words, not substrings, keeps
 # timings and counters ("token_ms", "tokens_used") and the names of where secrets live ("password_env") readable.
@@ -36,6 +44,14 @@ FAILING_WORDS = (
     "fail", "error", "unhealthy", "critical", "degraded", "not found", "not_found", "not ready", "not_ready",
     "missing", "refused", "denied", "timeout", "timed out", "suspended", "stopped", "unavailable", "never",
 )  # fmt: skip
+
+
+def redact_text(text: str, known: tuple[str, ...] = ()) -> str:
+    """`text` with known secret values (6 characters or more) and secret-shaped values replaced by [redacted]."""
+    for secret in sorted((k for k in known if len(k) >= 6), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    text = URL_PASSWORD.sub(rf"\1{REDACTED}@", text)
+    return SECRET_SHAPES.sub(REDACTED, text)
 
 
 def key_words(key: object) -> list[str]:

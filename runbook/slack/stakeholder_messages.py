@@ -6,6 +6,7 @@ import re
 
 from slack_sdk.models.blocks import Block
 
+from runbook.declined import what_failed
 from runbook.results import PHASE_TEAMS, PHASE_TITLES, Phase, PhaseStatus, RunReport, Status
 from runbook.slack.block_kit import (
     FALLBACK_CHARS,
@@ -53,8 +54,8 @@ def stakeholder_stop_text(report: RunReport, handles: dict[Phase, str], next_upd
         where = "The handoff runbook stopped before any phase finished."
         owner = "the runbook's owners"
     else:
-        titles = [c.title for c in stopped.blocking_checks] or [c.title for c in stopped.checks if c.problem]
-        what = f" ({escape(', '.join(titles))} failed)" if titles else ""
+        checks = list(stopped.blocking_checks) or [c for c in stopped.checks if c.problem]
+        what = f" ({escape(what_failed(checks))})" if checks else ""
         where = f"The handoff runbook stopped at *{PHASE_TITLES[stopped.phase].lower()}*{what}."
         owner = _team_words(stopped.phase, handles.get(stopped.phase))
     not_run = [PHASE_TITLES[p.phase].lower() for p in report.phases if p.status == PhaseStatus.skipped]

@@ -91,9 +91,11 @@ SETS = (
             "runbook/slack/approval.py:ApproverCheck.allowed",
             "runbook/slack/approval.py:ApproverCheck._group",
             "runbook/slack/chatops.py:ChatOpsBot.authorize",
+            "runbook/slack/chatops.py:ChatOpsBot.record_refused",
+            "runbook/slack/chatops.py:ChatOpsBot.runner_refusal",
             "runbook/slack/chatops.py:ChatOpsBot.start_run",
         ),
-        ("tests/test_authorization.py", "tests/test_slack_bot.py"),
+        ("tests/test_authorization.py", "tests/test_slack_bot.py", "tests/test_chatops_trust.py"),
     ),
     MutationSet(
         "calls",

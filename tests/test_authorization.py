@@ -354,7 +354,7 @@ def test_someone_not_in_runners_is_refused_and_nothing_starts() -> None:
     slack = FakeSlack({GROUP: [MEMBER]})
     chatops = chatops_bot(slack, runners=(GROUP, LEAD))
     answer = asyncio.run(chatops.start_run(OUTSIDER, RUN_ALL, "C1"))
-    assert answer == "🚫 You cannot start runs of staging (not an approver)."
+    assert answer == "🚫 You cannot start runs of staging (not allowed to run)."
     assert chatops.prefect.started == []
 
 
@@ -436,8 +436,8 @@ def test_a_redeploy_run_says_it_will_ask_the_approvers() -> None:
     chatops = chatops_bot(FakeSlack({}))
     command = Command("run", "staging", (Phase.restoration,), redeploy=True)
     assert asyncio.run(chatops.start_run(LEAD, command, "C1")) == (
-        "Started *staging · slack* (restoration) with a redeploy (it will ask the approvers here): its message will "
-        f"appear in this channel. Run id `{RUN}`."
+        "Started *staging · slack* (restoration) with a redeploy (its approval request goes to the approvers in "
+        f"#staging-deploys, linked from it): its message will appear in this channel. Run id `{RUN}`."
     )
     assert chatops.prefect.started[0][1]["redeploy"] is True
 
@@ -464,4 +464,37 @@ def test_a_refused_click_is_logged_with_the_action_user_run_and_why(
         asyncio.run(chatops.authorize(OUTSIDER, button(), "C1", "1.2", ACTION_APPROVE))
     assert [r.getMessage() for r in caplog.records] == [
         f"refused {ACTION_APPROVE} by {OUTSIDER} on run {RUN}: not an approver"
+    ]
+
+
+def test_a_run_started_from_the_runbook_channel_keeps_its_message_there() -> None:
+    chatops = chatops_bot(FakeSlack({}))
+    command = Command("run", "staging", (Phase.restoration,), redeploy=True)
+    answer = asyncio.run(chatops.start_run(LEAD, command, "C0RUNBOOK1", channel_name="staging-deploys"))
+    assert answer == (
+        "Started *staging · slack* (restoration) with a redeploy (its approval request goes to the approvers in the "
+        f"thread): its message will appear in this channel. Run id `{RUN}`."
+    )
+    assert chatops.prefect.started[0][1]["slack_channel"] == ""
+    asyncio.run(chatops.start_run(LEAD, command, "C0OTHER001", channel_name="elsewhere"))
+    assert chatops.prefect.started[1][1]["slack_channel"] == "C0OTHER001"
+
+
+def test_with_four_eyes_a_redeploy_says_someone_else_approves() -> None:
+    chatops_config = {"approvers": [GROUP], "require_second_person": True}
+    config = load_config("local", overrides={"slack": {"chatops": chatops_config}})
+    chatops = ChatOpsBot({"staging": Environment(config, "local")}, FakeSlack({}), FakePrefect())
+    command = Command("run", "staging", (Phase.restoration,), redeploy=True)
+    assert " with a redeploy (its approval request goes to the approvers (someone other than you) in " in (
+        asyncio.run(chatops.start_run(LEAD, command, "C1"))
+    )
+
+
+def test_a_refused_person_clicking_on_is_recorded_once_per_run_and_action(refusals: list[Any]) -> None:
+    chatops = chatops_bot(FakeSlack({}))
+    for action in (ACTION_APPROVE, ACTION_APPROVE, "runbook_reject"):
+        assert asyncio.run(chatops.authorize(OUTSIDER, button(), "C1", "1.2", action)) is None
+    assert refusals == [
+        (RUN, OUTSIDER, ACTION_APPROVE, "not an approver"),
+        (RUN, OUTSIDER, "runbook_reject", "not an approver"),
     ]

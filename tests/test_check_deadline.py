@@ -14,7 +14,7 @@ import pytest
 from runbook.checks import within_deadline
 from runbook.google.calls import Deadline
 from simulator.server import Simulator
-from tests.support import env_file_for
+from tests.support import env_file_for, refusing_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +79,7 @@ def test_a_run_whose_check_hit_its_deadline_exits_within_2_s_of_the_verdict(tmp_
         environ = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
         environ.update(
             PREFECT_HOME=str(tmp_path / "prefect-home"),
-            PREFECT_SERVER_API_PORT="9",  # a private server, as an operator's first run gets
+            PREFECT_SERVER_API_PORT=str(refusing_port()),  # no server to reuse: a private one, as a first run gets
             SLACK_BOT_TOKEN="xoxb-sim-token-not-a-secret",
             NO_GCE_CHECK="true",
             PREFECT_LOGGING_LEVEL="INFO",

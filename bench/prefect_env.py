@@ -54,15 +54,19 @@ def executable(name: str) -> str:
 
 
 @contextlib.contextmanager
-def prefect_server(home: Path = PREFECT_HOME / "server") -> Iterator[str]:
-    """`prefect server start` on a free loopback port; yields its API URL once /api/health answers."""
+def prefect_server(home: Path = PREFECT_HOME / "server", database_url: str | None = None) -> Iterator[str]:
+    """`prefect server start` on a free loopback port; yields its API URL once /api/health answers.
+
+    Its database: SQLite under `home`, or `database_url` (postgresql+asyncpg://...).
+    """
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     log = (home / "server.log").open("wb")
+    extra = {"PREFECT_API_DATABASE_CONNECTION_URL": database_url} if database_url else None
     process = subprocess.Popen(
         [executable("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=bench_env(home, None),
+        env=bench_env(home, None, extra),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: stopped as a whole, by its id

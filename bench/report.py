@@ -92,7 +92,10 @@ def startup_table(startup: list[dict[str, Any]], overhead: dict[str, Any] | None
 
 
 def targets(
-    results: list[dict[str, Any]], startup: list[dict[str, Any]], worker: dict[str, Any] | None = None
+    results: list[dict[str, Any]],
+    startup: list[dict[str, Any]],
+    worker: dict[str, Any] | None = None,
+    worker_postgresql: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Each speed target with its figure and a breakdown; `met` is None when this invocation did not measure it."""
     by_name = {r["world"]["name"]: r for r in results}
@@ -111,6 +114,10 @@ def targets(
     pickup = worker["pickup_to_first_check_median_s"] if worker else None
     name = f"worker pickup to first check of a deployment run (process pool) <= {PICKUP_MAX_S:g} s"
     out.append(_target(name, pickup, at_most=PICKUP_MAX_S, detail=_worker_detail(worker) if worker else ""))
+    on_pg = worker_postgresql["pickup_to_first_check_median_s"] if worker_postgresql else None
+    name = "worker pickup to first check on a PostgreSQL server <= on the SQLite one"
+    detail = f"SQLite {_s(pickup)} s; " + _worker_detail(worker_postgresql) if worker_postgresql else ""
+    out.append(_target(name, on_pg, at_most=pickup if pickup is not None else None, detail=detail))
     name = f"phase 1 alone vs the same calls made sequentially (3 services, 24 secrets) >= {PHASE1_SPEEDUP_MIN:g}x"
     ratio = phase1.get("ratio") if phase1 else None
     out.append(
@@ -231,15 +238,20 @@ def timeline_table(results: list[dict[str, Any]]) -> Table:
     return table
 
 
-def worker_table(worker: dict[str, Any]) -> Table:
-    table = Table(title=f"Deployment runs through a process worker ({worker['deployment']}, pool {worker['pool']})")
+def worker_table(worker: dict[str, Any], postgresql: dict[str, Any] | None = None) -> Table:
+    """Each deployment run through a process worker; with `postgresql`, the SQLite server's runs then its own."""
+    table = Table(title=f"Deployment runs through a process worker ({worker['deployment']}, pool {worker['pool']}), "
+                  "per Prefect server database")  # fmt: skip
+    table.add_column("server")
     for column in ("run", "created->pickup s", "pickup->Running s", "Running->phase 1 s", "phase 1->first task s",
                    "first task->first call s", "pickup->first check s", "pickup->end s"):  # fmt: skip
         table.add_column(column, justify="right")
     keys = ("created_to_pickup_s", "pickup_to_running_s", "running_to_phase_1_s", "phase_1_to_first_task_running_s",
             "first_task_running_to_first_call_s", "pickup_to_first_check_s", "pickup_to_end_s")  # fmt: skip
-    for index, r in enumerate(worker["runs"], 1):
-        table.add_row(str(index), *(_s(r.get(key)) for key in keys))
+    for figures in (worker, postgresql):
+        for index, r in enumerate(figures["runs"] if figures else [], 1):
+            kind = figures.get("server_database", "sqlite") if figures else ""
+            table.add_row(kind, str(index), *(_s(r.get(key)) for key in keys))
     return table
 
 
@@ -252,5 +264,5 @@ def print_all(console: Console, data: dict[str, Any]) -> None:
     if data["startup"] or data.get("prefect_overhead"):
         console.print(startup_table(data["startup"], data.get("prefect_overhead")))
     if data.get("worker"):
-        console.print(worker_table(data["worker"]))
+        console.print(worker_table(data["worker"], data.get("worker_postgresql")))
     console.print(targets_table(data["targets"]))

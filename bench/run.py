@@ -5,9 +5,10 @@
 Starts a throwaway PostgreSQL (tests/pg.py) and a `prefect server start` of its own (PREFECT_HOME=.prefect/bench),
 then per world (bench/scenarios.py) a simulator with injected latency and a database proxy adding latency per round
 trip; runs the handoff flow in a subprocess against the server, then the sequential baseline; measures start-up
-(`runbook run` to its first Google API call) with the server and without one, and a deployment run through a real
-process worker (pickup to first check); prints the tables and writes the JSON: bench/results.json for the full
-size (the recorded run, committed with docs/benchmarks.md), bench/results-small.json for the small one (CI).
+(`runbook run` to its first Google API call) with the server and without one, and deployment runs through a real
+process worker (pickup to first check) on that SQLite-backed server and on a second one on PostgreSQL (Prefect's
+production database); prints the tables and writes the JSON: bench/results.json for the full size (the recorded
+run, committed with docs/benchmarks.md), bench/results-small.json for the small one (CI).
 Exit status 1 when any run errored or did not pass (speed is never a failure).
 """
 
@@ -112,14 +113,29 @@ def run_startup(database: Database, api_url: str, workdir: Path, console: Consol
     return startup
 
 
-def run_worker(size: str, database: Database, api_url: str, workdir: Path, console: Console) -> dict[str, Any]:
+def run_worker(
+    size: str, database: Database, api_url: str, workdir: Path, console: Console, pg: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Worker pickup to first check against the SQLite server (`api_url`), then against a Prefect server of its own
+    on a database of the benchmark's PostgreSQL `pg` (the production set-up): same world, same deployment."""
+    from tests.prefect_pg import throwaway_database
+
     world = next(w for w in worlds(size) if "latency" in w.tags)
+    results = []
     with serve(world, database, workdir) as setup:
-        console.print(f"[bold]worker[/]: deploy, a process worker, {WORKER_RUNS[size]} deployment run(s) ...")
-        logs = PREFECT_HOME / "worker-logs"  # kept (git-ignored): the worker's and its flow runs' output
-        result = measure_worker(setup, api_url, PREFECT_HOME / "server", WORKER_RUNS[size], logs)
-    console.print(f"  pickup to first check {result['pickup_to_first_check_median_s']:.2f} s (median)")
-    return result
+        for kind in ("sqlite", "postgresql"):
+            console.print(f"[bold]worker[/] ({kind} server): deploy, a process worker, {WORKER_RUNS[size]} run(s) ...")
+            logs = PREFECT_HOME / f"worker-logs-{kind}"  # kept (git-ignored): the worker's and its flow runs' output
+            if kind == "sqlite":
+                result = measure_worker(setup, api_url, PREFECT_HOME / "server", WORKER_RUNS[size], logs)
+            else:
+                home = PREFECT_HOME / "server-postgresql"
+                with throwaway_database(pg, "prefect_bench") as url, prefect_server(home, url) as pg_api:
+                    result = measure_worker(setup, pg_api, home, WORKER_RUNS[size], logs)
+            result["server_database"] = kind
+            console.print(f"  pickup to first check {result['pickup_to_first_check_median_s']:.2f} s (median)")
+            results.append(result)
+    return results[0], results[1]
 
 
 def _parts(value: str | None, size: str) -> tuple[str, ...]:
@@ -178,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
             if "startup" in parts:
                 data["startup"] = run_startup(database, api_url, workdir, console)
             if "worker" in parts:
-                data["worker"] = run_worker(args.size, database, api_url, workdir, console)
+                data["worker"], data["worker_postgresql"] = run_worker(
+                    args.size, database, api_url, workdir, console, server
+                )
             if "overhead" in parts:
                 data["prefect_overhead"] = measure_overhead(api_url, PREFECT_HOME / "server")
     except (BenchError, RuntimeError, subprocess.SubprocessError) as error:
@@ -188,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    data["targets"] = targets(data["worlds"], data["startup"], data.get("worker"))
+    data["targets"] = targets(data["worlds"], data["startup"], data.get("worker"), data.get("worker_postgresql"))
     data["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     data["total_s"] = round(time.monotonic() - started, 1)
     print_all(console, data)

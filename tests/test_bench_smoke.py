@@ -137,3 +137,21 @@ def test_targets_say_met_not_met_or_not_measured_with_the_figure_and_where_the_t
     assert rows["whole run vs sequential at 100 services"]["met"] is None  # not measured in this invocation
     assert rows["worker pickup to first check of a deployment run (process pool)"]["value"] is None
     assert rows["peak RSS"]["met"] is True
+
+
+def test_worker_pickup_on_postgresql_is_judged_against_the_sqlite_server() -> None:
+    from bench.report import targets
+
+    def worker(median: float) -> dict[str, Any]:
+        run = {"pickup_to_running_s": median / 2, "pickup_to_first_check_s": median}
+        return {"pickup_to_first_check_median_s": median, "runs": [run]}
+
+    name = "worker pickup to first check on a PostgreSQL server"
+
+    def row(sqlite: dict[str, Any] | None, postgresql: dict[str, Any] | None) -> dict[str, Any]:
+        return next(t for t in targets([], [], sqlite, postgresql) if t["target"].startswith(name))
+
+    assert (row(worker(6.0), worker(5.0))["value"], row(worker(6.0), worker(5.0))["met"]) == (5.0, True)
+    assert row(worker(6.0), worker(7.0))["met"] is False
+    assert row(worker(6.0), worker(7.0))["detail"].startswith("SQLite 6.00 s; pickup->Running 3.50")
+    assert row(worker(6.0), None)["met"] is None  # not measured in this invocation

@@ -22,6 +22,7 @@ from runbook.approval import ApprovalOutcome, request_approval
 from runbook.check_task import RUN_STORY, outcome_line
 from runbook.config.files import load_config
 from runbook.config.models import RunbookConfig
+from runbook.env_lock import EnvironmentBusy, LockUnavailable, env_tag, hold_environment, tag_run
 from runbook.google.clients import preload_in_background
 from runbook.parameters import (
     ApprovalTimeout,
@@ -35,7 +36,14 @@ from runbook.parameters import (
     Trigger,
     run_name,
 )
-from runbook.phases import crashed_phase, phase_recorded, publish_phase_artifact, run_tags, skipped_phase
+from runbook.phases import (
+    crashed_phase,
+    phase_recorded,
+    publish_phase_artifact,
+    refused_phase,
+    run_tags,
+    skipped_phase,
+)
 from runbook.plan import plan_text
 from runbook.report import checks_table, status_matrix_markdown
 from runbook.results import PHASE_TITLES, Phase, PhaseResult, PhaseStatus, RunReport
@@ -233,12 +241,32 @@ async def staging_handoff(
         return Completed(name="Dry run", message=f"dry run of {config.name}: plan only, nothing called")
     preload_in_background()  # the client imports overlap with Slack and the first subflow's creation
 
+    run_id = str(flow_run.id)
+    await tag_run(run_id, config.name, flow_run.tags or [])  # env:<name>, whichever deployment or command started it
+    slack = _reporter(config, parameters, run_id)
+    try:
+        async with hold_environment(
+            config.name,
+            flow_run_id=run_id,
+            run_name=str(flow_run.name or run_id),
+            trigger=parameters.trigger,
+            on_wait=slack.run_waiting,
+            required=parameters.redeploy,  # a redeploy never runs unlocked
+        ):
+            return await _handoff(parameters, config, slack, run_id)
+    except (EnvironmentBusy, LockUnavailable) as refused:
+        return await _refused(parameters, config, slack, str(refused))
+
+
+async def _handoff(
+    parameters: HandoffParameters, config: RunbookConfig, slack: SlackReporter, run_id: str
+) -> RunReport | State:
+    """The phases in order, holding the environment: gate, report, Slack, artifacts."""
     started = datetime.now(UTC)
-    slack = _reporter(config, parameters, str(flow_run.id))
     await slack.run_started(parameters.phases)
     results: list[PhaseResult] = []
     blocked: str | None = None
-    with run_tags():  # the deployment's tags reach the phase subflows and their check task runs
+    with run_tags(env_tag(config.name)):  # the run's tags reach the phase subflows and their check task runs
         for phase in parameters.phases:
             if blocked is None:
                 await slack.phase_started(phase)
@@ -260,9 +288,27 @@ async def staging_handoff(
         trigger=parameters.trigger,
     )
     await slack.run_finished(report)  # Slack never changes the verdict; its outcome goes in the report
-    refused = await refused_approvals(str(flow_run.id)) if parameters.redeploy else []
+    refused = await refused_approvals(run_id) if parameters.redeploy else []
     report = report.model_copy(update={"notifications": (*slack.notifications, *refused)})
     await publish_report(report)
     if report.verdict.value == "failed":
         return Failed(message=blocked or "handoff failed", data=report)
     return report
+
+
+async def _refused(parameters: HandoffParameters, config: RunbookConfig, slack: SlackReporter, reason: str) -> State:
+    """The environment stayed in use: nothing ran. Failed, saying which run holds it (no history, no artifacts)."""
+    from prefect import get_run_logger
+
+    get_run_logger().error("%s", reason, extra=RUN_STORY)
+    await slack.run_refused(reason, parameters.phases)
+    phases = [refused_phase(parameters.phases[0], reason)]
+    phases += [skipped_phase(phase, "not run: the environment is in use") for phase in parameters.phases[1:]]
+    report = RunReport(
+        environment=config.name,
+        started_at=datetime.now(UTC),
+        phases=tuple(phases),
+        trigger=parameters.trigger,
+        notifications=tuple(slack.notifications),
+    )
+    return Failed(message=reason, data=report)

@@ -15,14 +15,16 @@ Independent checks run concurrently. The gate: no P0/P1 check FAIL or ERROR. A f
 import asyncio
 from typing import Annotated, Any
 
-from prefect import allow_failure, flow
+from prefect import allow_failure, flow, get_run_logger
+from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
-from prefect.states import State
+from prefect.states import Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field, JsonValue
 
 from runbook.config.files import available_environments, load_config
 from runbook.config.models import RunbookConfig
+from runbook.env_lock import EnvironmentBusy, env_tag, hold_environment, tag_run
 from runbook.google.clients import GoogleClients
 from runbook.google.shared_reads import ConnectorReads
 from runbook.phases import PhaseClock, close_phase, phase_run_name, run_tags, settle
@@ -86,10 +88,25 @@ async def infrastructure_validation(
         environment: Environment to validate: staging (the real one) or local (the simulator).
     """
     config = load_config(environment)
+    context = FlowRunContext.get()
+    run = context.flow_run if context is not None else None
+    if run is None or run.parent_task_run_id is not None:  # a phase of the handoff: the handoff holds the environment
+        return await _validate(config)
+    # Run alone (the on-demand deployment): it holds its environment like any handoff, and carries its tag.
+    await tag_run(str(run.id), config.name, run.tags or [])
+    try:
+        async with hold_environment(config.name, flow_run_id=str(run.id), run_name=run.name, required=False):
+            return await _validate(config, env_tag(config.name))
+    except EnvironmentBusy as busy:
+        get_run_logger().error("%s", busy)
+        return Failed(message=str(busy))
+
+
+async def _validate(config: RunbookConfig, *tags: str) -> PhaseResult | State:
     clock = PhaseClock()
     clients = GoogleClients(config.gcp)
     clients.prepare(*PHASE_CLIENTS)  # built in the background; a check waits only for its own client
-    with run_tags():  # a deployment's tags reach every check's task run
+    with run_tags(*tags):  # a deployment's tags reach every check's task run
         results = await asyncio.gather(*(settle(future) for future in _submit_checks(config, clients)))
     return await close_phase(config.name, Phase.infrastructure, results, clock)
 

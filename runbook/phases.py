@@ -125,6 +125,25 @@ def crashed_phase(phase: Phase, detail: str) -> PhaseResult:
     return PhaseResult(phase=phase, status=PhaseStatus.failed, checks=(error,))
 
 
+def refused_phase(phase: Phase, reason: str) -> PhaseResult:
+    """The first phase of a run that never held its environment: failed, with one ERROR saying which run held it."""
+    spec = phase_checks(phase)[0]
+    error = CheckResult(
+        id="environment-in-use",
+        title="Environment lock",
+        phase=phase,
+        severity=spec.severity,
+        status=Status.ERROR,
+        summary=reason[:500],
+        remediation=(
+            "Wait until the run holding the environment has finished (or cancel it in the Prefect UI), then run "
+            "again; RUNBOOK_LOCK_WAIT_S sets how long a run waits for its environment."
+        ),
+        attempts=0,
+    )
+    return PhaseResult(phase=phase, status=PhaseStatus.failed, checks=(error,))
+
+
 async def publish_phase_artifact(environment: str, result: PhaseResult, keyed: bool = True) -> None:
     """A table artifact of the phase's checks.
 
@@ -142,12 +161,12 @@ async def publish_phase_artifact(environment: str, result: PhaseResult, keyed: b
 
 
 @contextlib.contextmanager
-def run_tags() -> Iterator[None]:
-    """The current flow run's tags (a deployment's) applied to the subflows and task runs started inside."""
+def run_tags(*extra: str) -> Iterator[None]:
+    """The current flow run's tags (a deployment's), and `extra` ones, on the subflows and task runs started inside."""
     from prefect import tags
     from prefect.runtime import flow_run
 
-    with tags(*(flow_run.tags or [])):
+    with tags(*(flow_run.tags or []), *extra):
         yield
 
 

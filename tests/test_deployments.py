@@ -23,7 +23,12 @@ from runbook.config.files import available_environments
 from runbook.parameters import HandoffParameters
 from runbook.results import Phase
 
-NAMES = ["staging-handoff/nightly", "staging-handoff/manual", "infrastructure-validation/on-demand"]
+NAMES = [
+    "staging-handoff/nightly",
+    "staging-handoff/manual",
+    "infrastructure-validation/on-demand",
+    "crash-notice/slack",
+]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +60,7 @@ def test_prefect_accepts_the_file_and_every_deployment_uses_the_local_process_po
     from prefect.cli.deploy._models import PrefectYamlModel
 
     model = PrefectYamlModel.model_validate(raw)  # what `prefect deploy` validates the file with
-    assert [d.name for d in model.deployments] == ["nightly", "manual", "on-demand"]
+    assert [d.name for d in model.deployments] == ["nightly", "manual", "on-demand", "slack"]
     assert {d.work_pool.name for d in model.deployments if d.work_pool} == {"staging-runbook"}
     assert all(d.work_pool and d.work_pool.name for d in model.deployments)
 
@@ -78,10 +83,18 @@ def test_no_secret_in_the_file() -> None:
         assert marker not in text, marker
 
 
-def test_the_three_deployments_are_built(built: dict[str, Any]) -> None:
+def test_the_deployments_are_built(built: dict[str, Any]) -> None:
     assert list(built) == NAMES
     assert built["staging-handoff/nightly"].entrypoint == "flows.handoff.staging_handoff"
     assert built["infrastructure-validation/on-demand"].entrypoint == "flows.infrastructure.infrastructure_validation"
+    assert built["crash-notice/slack"].entrypoint == "flows.notices.crash_notice"
+
+
+def test_every_flow_run_of_the_pool_heartbeats_as_the_crash_automation_expects(raw: dict[str, Any]) -> None:
+    from runbook.app.automations import HEARTBEAT_S
+
+    job_variables = raw["definitions"]["work_pools"]["local"]["job_variables"]
+    assert job_variables["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == str(HEARTBEAT_S)
 
 
 def test_nightly_runs_at_two_in_los_angeles_on_staging_in_quiet_slack_mode(built: dict[str, Any]) -> None:

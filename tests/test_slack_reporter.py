@@ -35,6 +35,7 @@ from runbook.slack.store import ParentStore, RunHistory
 from simulator.scenario import Scenario, load_scenario
 from simulator.server import Simulator
 from simulator.slack import conversation, render_conversation
+from tests.memory_values import MemoryValues
 from tests.support import config_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -188,6 +189,14 @@ def start_sim() -> Iterator[Callable[..., Simulator]]:
             sim.stop()
 
 
+_VALUES: dict[Path, MemoryValues] = {}
+
+
+def values_of(tmp_path: Path) -> MemoryValues:
+    """The Prefect server's values of one test (every reporter of the test shares them, as processes share a server)."""
+    return _VALUES.setdefault(tmp_path, MemoryValues())
+
+
 def reporter_for(
     sim: Simulator,
     tmp_path: Path,
@@ -202,8 +211,8 @@ def reporter_for(
         trigger=trigger,
         run_id=run_id,
         run_url=RUN_URL,
-        store=ParentStore(tmp_path / "store"),
-        history=RunHistory(tmp_path / "store"),
+        store=ParentStore(values_of(tmp_path)),
+        history=RunHistory(values_of(tmp_path)),
         limits=limits,
     )
 
@@ -622,7 +631,7 @@ async def test_disabled_or_without_credentials_the_reporter_does_nothing_but_say
     assert requests(sim) == []
     (only,) = reporter.notifications
     assert note in only["error"] and only["attempts"] == 0
-    assert not (tmp_path / "store").exists()
+    assert values_of(tmp_path).calls == []  # nothing read or written on the server either
 
 
 async def test_a_retried_flow_reuses_the_parent_message(
@@ -682,3 +691,53 @@ async def test_second_run_marks_still_failing_since_the_first_new_failures_and_r
     assert "*cloud-sql-instance* (P0, FAIL) · _new_" in text
     assert "Recovered since the previous run: secrets" in text
     assert "recovered: secrets" in render_conversation(sim.log)
+
+
+# ---- the run's memory on the Prefect server; waiting for the environment --------------------------------------------
+
+
+async def test_a_prefect_server_that_does_not_answer_never_breaks_the_run_or_its_messages(
+    slack_env: pytest.MonkeyPatch, start_sim: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = start_sim()
+    down = MemoryValues(fail=True)
+    config = config_for(sim, {"slack": {}})
+    reporter = SlackReporter(
+        config, trigger="manual", run_id="run-1", run_url=RUN_URL, store=ParentStore(down), history=RunHistory(down)
+    )
+    await drive(reporter, run_results(Phase.infrastructure))  # drive() asserts the verdict is untouched
+    assert len(conversation(sim.log)[0]["messages"]) == 1  # one parent, updated in place all the same
+    memory = [n for n in reporter.notifications if n["purpose"] in ("store", "history")]
+    assert [n["purpose"] for n in memory] == ["store", "history", "store", "history"]  # each kind noted once
+    assert not any(n["ok"] for n in memory)
+    assert any("run history not read (every problem shows as new)" in n["error"] for n in memory)
+    assert all("Prefect did not answer within 5 s" in n["error"] for n in memory)
+
+
+async def test_a_waiting_run_says_who_holds_the_environment_in_its_parent_then_runs_in_the_same_message(
+    slack_env: pytest.MonkeyPatch, start_sim: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = start_sim()
+    reporter = reporter_for(sim, tmp_path)
+    holder = "local is in use by run 'local · manual · 2026-12-01 10:00 UTC' (flow run 1f2e) since 10:00:05 UTC"
+    await reporter.run_waiting(holder)
+    waiting = render_conversation(sim.log)
+    assert f"⏳ *Waiting for the environment*: {holder}" in waiting and "Waiting for" in waiting
+    await drive(reporter, run_results())
+    assert len(conversation(sim.log)[0]["messages"]) == 1
+    final = render_conversation(sim.log)
+    assert "Waiting for the environment" not in final and "✅ *Verdict: passed*" in final
+
+
+async def test_a_refused_run_says_it_did_not_run_and_leaves_no_history(
+    slack_env: pytest.MonkeyPatch, start_sim: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    sim = start_sim()
+    reporter = reporter_for(sim, tmp_path)
+    reason = "not run: local is in use by run 'local · nightly · 2026-12-01 10:00 UTC' (flow run 1f2e); waited 900 s"
+    await reporter.run_waiting("local is in use by run 'local · nightly · 2026-12-01 10:00 UTC' (flow run 1f2e)")
+    await reporter.run_refused(reason, list(Phase))
+    rendered = render_conversation(sim.log)
+    assert f"⛔ *Not run*: {reason}" in rendered and "Waiting for the environment" not in rendered
+    assert requests(sim) == [(POST, DEPLOYS), (UPDATE, DEPLOYS)]  # no thread, no stakeholders
+    assert not any(name.startswith("runbook-history-") for name in values_of(tmp_path).data)

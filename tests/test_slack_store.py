@@ -1,13 +1,17 @@
-"""The reporter's memory: parent messages by run id, and what changed since the previous run of an environment."""
+"""The reporter's memory on the Prefect server: parent messages by run id, and each environment's history."""
 
-import json
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus, RunReport, Severity, Status
-from runbook.slack.store import CheckHistory, ParentStore, RunHistory, compare, default_store_dir, next_snapshot
+from runbook.server_values import MAX_VALUE_CHARS, PrefectValues, ValuesUnavailable, json_size
+from runbook.slack import store
+from runbook.slack.store import CheckHistory, ParentStore, RunHistory, compare, next_snapshot
+from tests.memory_values import MemoryValues
 
 T0 = datetime(2025, 9, 18, 2, 0, tzinfo=UTC)
 
@@ -51,37 +55,90 @@ def test_skipped_checks_neither_recover_nor_lose_their_history() -> None:
     assert next_snapshot(first, [check("golden-path", Status.SKIPPED)], T0 + timedelta(hours=1)) == first
 
 
-def test_history_compares_with_the_previous_run_and_a_retried_run_does_not_compare_with_itself(tmp_path: Path) -> None:
-    history = RunHistory(tmp_path)
-    assert history.previous("staging", "run-1") is None
-    history.record(report(T0, check("vpc-connector", Status.FAIL)), "run-1")
-    history.record(report(T0 + timedelta(days=1), check("vpc-connector", Status.FAIL)), "run-2")
-    history.record(report(T0 + timedelta(days=1), check("vpc-connector", Status.FAIL)), "run-2")  # retried flow
-    previous = history.previous("staging", "run-2")
+async def test_history_compares_with_the_previous_run_and_a_retried_run_does_not_compare_with_itself() -> None:
+    values = MemoryValues()
+    history = RunHistory(values)
+    assert await history.previous("staging", "run-1") is None
+    await history.record(report(T0, check("vpc-connector", Status.FAIL)), "run-1")
+    await history.record(report(T0 + timedelta(days=1), check("vpc-connector", Status.FAIL)), "run-2")
+    await history.record(report(T0 + timedelta(days=1), check("vpc-connector", Status.FAIL)), "run-2")  # retried
+    previous = await history.previous("staging", "run-2")
     assert previous is not None and previous["vpc-connector"] == CheckHistory("FAIL", T0.isoformat(), 1)
-    latest = history.previous("staging", "run-3")
+    latest = await history.previous("staging", "run-3")
     assert latest is not None and latest["vpc-connector"] == CheckHistory("FAIL", T0.isoformat(), 2)
-    data = json.loads((tmp_path / "history-staging.json").read_text())
-    assert [r["run_id"] for r in data["runs"]] == ["run-1", "run-2"]
-    assert history.previous("other-env", "run-3") is None
+    stored = values.data["runbook-history-staging"]
+    assert (stored["last"]["run_id"], stored["before"]["run_id"]) == ("run-2", "run-1")
+    assert stored["last"]["checks"] == {"vpc-connector": ["FAIL", T0.isoformat(), 2]}  # compact: one list per check
+    assert await history.previous("other-env", "run-3") is None
 
 
-def test_parent_store_round_trips_and_survives_a_corrupt_file(tmp_path: Path) -> None:
-    store = ParentStore(tmp_path)
-    assert store.get("run-1") is None
-    store.put("run-1", "C0STGDEPLOY", "1732900000.000100", {"environment": "staging"})
-    record = ParentStore(tmp_path).get("run-1")
+async def test_history_stays_within_prefects_size_limit_for_many_checks() -> None:
+    values = MemoryValues()
+    history = RunHistory(values)
+    many = [check(f"check-{n:03d}-with-a-long-name", Status.FAIL if n % 5 else Status.PASS) for n in range(120)]
+    await history.record(report(T0, *many), "run-1")
+    await history.record(report(T0 + timedelta(days=1), *many), "run-2")
+    assert json_size(values.data["runbook-history-staging"]) <= MAX_VALUE_CHARS
+    previous = await history.previous("staging", "run-3")
+    assert previous is not None and previous["check-001-with-a-long-name"].failing_runs == 2
+
+
+async def test_parent_store_round_trips_and_keeps_the_newest_parents_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store, "MAX_PARENTS", 3)
+    values = MemoryValues()
+    assert await ParentStore(values).get("run-1") is None
+    await ParentStore(values).put("run-1", "C0STGDEPLOY", "1732900000.000100", {"environment": "staging"})
+    record = await ParentStore(values).get("run-1")
     assert record is not None and (record.channel, record.ts) == ("C0STGDEPLOY", "1732900000.000100")
     assert record.progress == {"environment": "staging"}
-    assert [p.name for p in tmp_path.iterdir()] == ["slack-parents.json"]  # no temporary files left behind
-    (tmp_path / "slack-parents.json").write_text("{not json")
-    assert store.get("run-1") is None
-    store.put("run-2", "C1", "2.0", {})
-    assert store.get("run-2") is not None
+    for n in range(2, 6):
+        await ParentStore(values).put(f"run-{n}", "C1", f"{n}.0", {})
+    assert sorted(values.data) == ["runbook-parent-run-3", "runbook-parent-run-4", "runbook-parent-run-5"]
+    values.data["runbook-parent-run-5"] = "not a record"
+    assert await ParentStore(values).get("run-5") is None
 
 
-def test_default_directory_is_under_prefect_home(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PREFECT_HOME", "/tmp/prefect-home")
-    assert default_store_dir() == Path("/tmp/prefect-home/runbook")
-    monkeypatch.delenv("PREFECT_HOME")
-    assert default_store_dir() == Path(".runbook")
+async def test_a_parent_with_a_huge_progress_is_stored_within_the_limit() -> None:
+    values = MemoryValues()
+    progress = {"environment": "staging", "glance": "x" * 6000, "phases": {"infrastructure": {"detail": "y" * 300}}}
+    await ParentStore(values).put("run-1", "C1", "1.0", progress)
+    record = await ParentStore(values).get("run-1")
+    assert record is not None and record.ts == "1.0" and record.progress["glance"] == ""
+    assert json_size(values.data["runbook-parent-run-1"]) <= MAX_VALUE_CHARS
+
+
+async def test_a_server_that_does_not_answer_raises_values_unavailable_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No server at PREFECT_API_URL: every call ends within its bound, as ValuesUnavailable (never a hang)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from tests.support import refusing_port
+
+    with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{refusing_port()}/api"}):
+        started = time.monotonic()
+        with pytest.raises(ValuesUnavailable):
+            await RunHistory(PrefectValues(timeout_s=2.0)).previous("staging", "run-1")
+        with pytest.raises(ValuesUnavailable):
+            await ParentStore(PrefectValues(timeout_s=2.0)).put("run-1", "C1", "1.0", {})
+    assert time.monotonic() - started < 5.0
+
+
+@pytest.mark.usefixtures("prefect_harness")
+async def test_history_and_parents_live_on_the_prefect_server_not_under_prefect_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers with their own PREFECT_HOME (the second a fresh one) see the same history and parent message."""
+    run_a, run_b = str(uuid.uuid4()), str(uuid.uuid4())
+    environment = f"store-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "worker-a"))
+    first = report(T0, check("vpc-connector", Status.FAIL))
+    await RunHistory().record(first.model_copy(update={"environment": environment}), run_a)
+    await ParentStore().put(run_a, "C0STGDEPLOY", "1.5", {"environment": environment})
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "worker-b"))  # another machine, nothing on its disk
+    started = time.perf_counter()
+    previous = await RunHistory().previous(environment, run_b)
+    read_s = time.perf_counter() - started
+    assert previous == {"vpc-connector": CheckHistory("FAIL", T0.isoformat(), 1)}
+    record = await ParentStore().get(run_a)
+    assert record is not None and (record.channel, record.ts) == ("C0STGDEPLOY", "1.5")
+    assert not (tmp_path / "worker-a").exists() and not (tmp_path / "worker-b").exists()
+    assert read_s < 0.2, f"reading the history took {read_s:.3f} s"

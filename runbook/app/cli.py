@@ -31,6 +31,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Validate an environment file or print its JSON Schema.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+automations_app = typer.Typer(help="The project's Prefect automations (crashed runs, their Slack notice).")
+app.add_typer(automations_app, name="automations")
 
 # Piped output (CI logs, `make demo | tee`) gets a readable width instead of rich's 80 columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
@@ -57,6 +59,9 @@ def _prefect_defaults(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from runbook.app.automations import heartbeat_defaults
+
+    heartbeat_defaults(os.environ)  # heartbeats as `runbook automations apply` expects them (every 30 s)
 
 
 def _cli_user() -> str:
@@ -334,6 +339,36 @@ def serve(
             "Start `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api first."
         )
     serve_deployments(path, deployment, limit=limit)
+
+
+@automations_app.command("apply")
+def automations_apply(
+    within: Annotated[
+        float,
+        typer.Option(help="Seconds without a heartbeat before a run is marked Crashed (runs heartbeat every 30 s)."),
+    ] = 90.0,
+) -> None:
+    """Create or update the automations on the server of PREFECT_API_URL (idempotent: one of each, however often)."""
+    import asyncio
+
+    _prefect_defaults(False)
+    from runbook.app.automations import MIN_WITHIN_S, apply_automations
+
+    if within < MIN_WITHIN_S:
+        errors.print(f"--within {within:g}: at least {MIN_WITHIN_S} s (runs heartbeat every 30 s)", markup=False)
+        raise typer.Exit(EXIT_USAGE)
+    if not os.environ.get("PREFECT_API_URL"):
+        errors.print("PREFECT_API_URL is not set: point it at the Prefect server (export PREFECT_API_URL=...)")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        applied = asyncio.run(apply_automations(within))
+    except Exception as error:
+        errors.print(f"automations not applied: {type(error).__name__}: {error}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    for item in applied:
+        console.print(f"{item.name}: {item.outcome}", markup=False)
+    if any(item.outcome.startswith("skipped") for item in applied):
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command("slack-bot")

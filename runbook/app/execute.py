@@ -8,15 +8,18 @@ in whatever the main thread was doing) and lets an interrupted run end in order:
 2. the run is then set Cancelled ("interrupted by SIGTERM ...") and its Slack parent says so (`run_crashed`);
 3. the report holds the phases finished so far, with `interrupted` set; the CLI writes it and exits 130/143.
 
-Each run is in the run registry while it lasts; a run that finds a stale entry of its environment (its process was
-SIGKILLed) marks that flow run Crashed and its Slack parent "interrupted, no result" before it starts its own.
+A run on the CLI's own private server is in the run registry while it lasts: that server dies with the run, so no
+Prefect automation watches it; the next run of the environment that finds a stale entry (its process was SIGKILLed)
+marks that flow run Crashed, its Slack parent "interrupted, no result", and frees the environment it held. A run
+against a shared server (PREFECT_API_URL, :4200) is not registered: the server's automation marks it Crashed when its
+heartbeats stop and the crash notice updates its Slack parent (`runbook automations apply`).
 """
 
 import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,12 +30,13 @@ from runbook.app.interrupts import Interrupts
 from runbook.app.prefect_server import PrefectServer
 from runbook.app.run_registry import RunEntry, RunRegistry, process_start_time, stop_orphaned_server
 from runbook.config.models import RunbookConfig
+from runbook.env_lock import add_wait_listener, free_slot_of
+from runbook.lost_runs import STALE_MESSAGE, close_run_tree
 from runbook.parameters import HandoffParameters
 from runbook.phases import add_check_listener, add_phase_listener
 from runbook.report import check_line, print_report
 from runbook.results import PhaseResult, RunReport
 
-STALE_MESSAGE = "interrupted, no result"
 WIND_DOWN_S = 5.0  # after a signal: how long the flow gets to stop (Prefect marks its subflows Crashed meanwhile)
 STATE_TIMEOUT_S = 10.0  # one Prefect API call while winding down (the server may be gone)
 SLACK_TIMEOUT_S = 15.0  # the reporter bounds its own calls; this is the backstop
@@ -83,37 +87,6 @@ def _interruption_message(by: str, parameters: HandoffParameters, phases: list[P
     running = next((p.value for p in parameters.phases if p not in done), None)
     during = f" during {running}" if running else ""
     return f"interrupted by {by}{during} (runbook run): {len(phases)} of {len(parameters.phases)} phases finished"
-
-
-async def close_run_tree(client: Any, flow_run_id: str, make_state: Callable[[], Any]) -> None:
-    """Force the run, its phase subflows and their task runs that are not final into `make_state()`.
-
-    A run stopped from outside (a signal, SIGKILL) leaves the phase it was in, and that phase's check task runs,
-    Running: the engine that would have finished them is gone or blocked.
-    """
-    from uuid import UUID
-
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterParentFlowRunId,
-        TaskRunFilter,
-        TaskRunFilterFlowRunId,
-    )
-
-    await client.set_flow_run_state(flow_run_id, make_state(), force=True)
-    root = UUID(flow_run_id)
-    children = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[root]))
-    )
-    for child in children:
-        if child.state is None or not child.state.is_final():
-            await client.set_flow_run_state(child.id, make_state(), force=True)
-    tasks = await client.read_task_runs(
-        task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[root, *(c.id for c in children)]))
-    )
-    for task in tasks:
-        if task.state is None or not task.state.is_final():
-            await client.set_task_run_state(task.id, make_state(), force=True)
 
 
 class _FlowThread(threading.Thread):
@@ -192,8 +165,9 @@ class _FlowThread(threading.Thread):
         kwargs = self.parameters.flow_kwargs()
         flow_run = await client.create_flow_run(staging_handoff, parameters=kwargs)
         self.flow_run_id = str(flow_run.id)
-        with contextlib.suppress(OSError):  # the registry helps the next run; it never stops this one
-            self.registry.add(self._entry())
+        if self.server.owned:  # a shared server's automation watches the run; nothing watches a private one
+            with contextlib.suppress(OSError):  # the registry helps the next run; it never stops this one
+                self.registry.add(self._entry())
         with self._approval():
             return await run_flow_async(staging_handoff, flow_run=flow_run, parameters=kwargs, return_type="state")
 
@@ -259,6 +233,10 @@ class _FlowThread(threading.Thread):
             recorded = False
             self.notes.append(f"the flow run's state was not set to Cancelled: {type(error).__name__}: {error}")
         await self._tell_slack(self.flow_run_id, message, cancelled=True)
+        with contextlib.suppress(Exception):  # a lease a private server kept in memory dies with it: free it now
+            await asyncio.wait_for(
+                free_slot_of(self.config.name, self.flow_run_id, f"interrupted by {by}"), STATE_TIMEOUT_S
+            )
         return recorded
 
     async def _tell_slack(self, flow_run_id: str, message: str, cancelled: bool) -> None:
@@ -274,7 +252,8 @@ class _FlowThread(threading.Thread):
                 self.notes.append(f"Slack {note.get('method')}: {note.get('error')}")
 
     async def _clean_up_stale_runs(self, client: Any) -> None:
-        """Runs of this environment whose process died (SIGKILL): Crashed in Prefect, "interrupted" in Slack."""
+        """Runs of this environment whose process died (SIGKILL) with their private server: Crashed in Prefect,
+        "interrupted" in Slack, and the environment they held freed (its lease died with that server)."""
         from prefect.states import Crashed
 
         try:
@@ -284,24 +263,24 @@ class _FlowThread(threading.Thread):
         for entry in stale:
             if stop_orphaned_server(entry):
                 self.notes.append(f"stopped the Prefect server (pid {entry.server_pid}) run {entry.flow_run_id} left")
+            if not (entry.owned_server and self.server.owned):
+                # A run on a shared server: that server's automation marks it Crashed when its heartbeats stop, and
+                # the crash notice tells Slack. Its flow run is not in this run's private database.
+                with contextlib.suppress(OSError):
+                    self.registry.remove(entry.flow_run_id)
+                continue
             if not entry.slack_done:
                 await self._tell_slack(entry.flow_run_id, STALE_MESSAGE, cancelled=False)
-            # Its flow run lives in the database this run's server serves only when both are PREFECT_HOME's own
-            # private server, or both are the same external server.
-            same_api = (entry.owned_server and self.server.owned) or (
-                not entry.owned_server and entry.api_url == self.server.api_url
-            )
-            if not same_api:
-                with contextlib.suppress(OSError):  # the next run on that server finishes the job
-                    self.registry.add(RunEntry(**{**entry.__dict__, "slack_done": True}))
-                continue
             try:
                 await asyncio.wait_for(
                     close_run_tree(client, entry.flow_run_id, lambda: Crashed(message=STALE_MESSAGE)), STATE_TIMEOUT_S
                 )
             except Exception as error:
                 self.notes.append(f"stale run {entry.flow_run_id} not marked Crashed: {type(error).__name__}")
+                with contextlib.suppress(OSError):  # the next run tries again; Slack was told already
+                    self.registry.add(RunEntry(**{**entry.__dict__, "slack_done": True}))
                 continue
+            await free_slot_of(entry.environment, entry.flow_run_id, "its runbook run process was killed")
             with contextlib.suppress(OSError):
                 self.registry.remove(entry.flow_run_id)
             self.console.print(
@@ -329,6 +308,7 @@ def execute(
     phases: list[PhaseResult] = []
     remove_check = add_check_listener(lambda result: console.print(check_line(result), highlight=False))
     remove_phase = add_phase_listener(phases.append)
+    remove_wait = add_wait_listener(lambda words: console.print(f"[yellow]{words}[/]", highlight=False))
     worker = _FlowThread(parameters, config, server, interrupts, phases, console, approved_by, startup_timeout_s)
     try:
         worker.start()
@@ -342,6 +322,7 @@ def execute(
     finally:
         remove_check()
         remove_phase()
+        remove_wait()
     outcome = RunOutcome(report=RunReport(environment=config.name, started_at=started), notes=worker.notes)
     outcome.flow_run_id = worker.flow_run_id
     if interrupts.signum is not None:

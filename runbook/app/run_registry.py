@@ -1,4 +1,9 @@
-"""Which `runbook run` processes are under way, so the next run can clean up after one that was SIGKILLed.
+"""Which `runbook run` processes on the CLI's private Prefect server are under way, to clean up after a SIGKILL.
+
+Only where Prefect cannot help: a run on the CLI's own private server (no PREFECT_API_URL, nothing on :4200). That
+server dies with the run (its database stays in PREFECT_HOME) and runs no automations, so nothing marks a killed run
+Crashed or frees the environment it held until the next run on that PREFECT_HOME looks here. A run against a shared
+server is not registered: the server's automation marks it Crashed when its heartbeats stop (runbook.app.automations).
 
 One small JSON file per run, `$PREFECT_HOME/runbook/runs/<flow_run_id>.json` (file 0600, directory 0700), written
 when the flow run is created and removed when the run ends, however it ends short of SIGKILL. An entry whose
@@ -15,9 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from runbook.slack.store import default_store_dir
-
 RUNS_DIR = "runs"
+
+
+def default_store_dir() -> Path:
+    """`$PREFECT_HOME/runbook/`, or `.runbook/` when PREFECT_HOME is not set."""
+    home = os.environ.get("PREFECT_HOME")
+    return Path(home).expanduser() / "runbook" if home else Path(".runbook")
 
 
 @dataclass(frozen=True)

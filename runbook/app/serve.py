@@ -5,7 +5,9 @@ pool and its workers; this module reads the same file and builds the same deploy
 descriptions, tags, parameters, schedules) as `RunnerDeployment`s for Prefect's `serve`, for teams without a
 worker. Work pool and pull steps are ignored here: a served flow runs in this process's environment. The build steps
 (shell scripts) run as `prefect deploy` runs them, for what the schedules take from them: the nightly's schedule is on
-only with RUNBOOK_NIGHTLY=on, so a rehearsal never runs the nightly against the real staging environment.
+only with RUNBOOK_NIGHTLY=on, so a rehearsal never runs the nightly against the real staging environment. Once the
+deployments are registered, the project's automations are applied (`runbook automations apply`: crashed runs and their
+Slack notice).
 
     from runbook.app.serve import deployments
     for deployment in deployments():
@@ -13,6 +15,7 @@ only with RUNBOOK_NIGHTLY=on, so a rehearsal never runs the nightly against the 
 """
 
 import importlib
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,5 +213,42 @@ def serve_deployments(path: Path = PREFECT_FILE, names: Iterable[str] | None = N
 
     from runbook.slack.bot import start_in_background
 
+    built = deployments(path, names)
     start_in_background()  # Slack ChatOps alongside, when an environment has [slack.chatops] and the app token is set
-    serve(*deployments(path, names), limit=limit)
+    apply_automations_in_background(notice=any(d.flow_name == "crash-notice" for d in built))
+    serve(*built, limit=limit)
+
+
+def apply_automations_in_background(notice: bool, timeout_s: float = 120.0) -> threading.Thread:
+    """`runbook automations apply`, once `serve` has registered the crash notice's deployment (when it serves it)."""
+    import asyncio
+    import logging
+    import time
+
+    logger = logging.getLogger("runbook.serve")
+
+    async def apply() -> None:
+        from prefect import get_client
+
+        from runbook.app.automations import NOTICE_DEPLOYMENT, apply_automations
+
+        deadline = time.monotonic() + timeout_s
+        while notice and time.monotonic() < deadline:
+            try:
+                async with get_client() as client:
+                    await client.read_deployment_by_name(NOTICE_DEPLOYMENT)
+                break
+            except Exception:  # not registered yet
+                await asyncio.sleep(2)
+        for item in await apply_automations():
+            logger.warning("automation %s: %s", item.name, item.outcome)
+
+    def work() -> None:
+        try:
+            asyncio.run(apply())
+        except Exception as error:  # serving goes on; `runbook automations apply` says more
+            logger.warning("automations not applied: %s: %s", type(error).__name__, error)
+
+    thread = threading.Thread(target=work, name="runbook-automations", daemon=True)
+    thread.start()
+    return thread

@@ -55,7 +55,15 @@ FROM_STATUS = {
     PhaseStatus.failed: PhaseState.failed,
     PhaseStatus.skipped: PhaseState.skipped,
 }
-VERDICT_ICONS = {"passed": "✅", "passed_with_warnings": "⚠️", "failed": "❌", "crashed": "💥", "cancelled": "🛑"}
+VERDICT_ICONS = {
+    "passed": "✅",
+    "passed_with_warnings": "⚠️",
+    "failed": "❌",
+    "crashed": "💥",
+    "cancelled": "🛑",
+    "not_run": "⛔",
+}
+WAITING_ICON = "⏳"
 
 
 @dataclass
@@ -73,8 +81,9 @@ class Progress:
     started_at: str
     run_url: str | None = None
     phases: dict[str, PhaseLine] = field(default_factory=dict)
-    outcome: str | None = None  # passed / passed_with_warnings / failed / crashed / cancelled
-    outcome_detail: str = ""  # a crash's message (plain text)
+    outcome: str | None = None  # passed / passed_with_warnings / failed / crashed / cancelled / not_run
+    outcome_detail: str = ""  # a crash's message, or why the run did not run (plain text)
+    waiting: str = ""  # the environment is in use: by which run (plain text); empty once the run holds it
     glance: str = ""  # a failed run's "what broke, the fix, who is on it" (mrkdwn, already escaped)
     duration_s: float | None = None
     stakeholder_posted: bool = False
@@ -105,6 +114,7 @@ class Progress:
             duration_s=data.get("duration_s") if isinstance(data.get("duration_s"), int | float) else None,
             stakeholder_posted=data.get("stakeholder_posted") is True,
             rerun_phase=str(data.get("rerun_phase", "")),
+            waiting=str(data.get("waiting", "")),
         )
 
 
@@ -155,9 +165,10 @@ def _outcome_text(progress: Progress) -> str | None:
     if progress.outcome is None:
         return None
     icon = VERDICT_ICONS.get(progress.outcome, "")
-    if progress.outcome in ("crashed", "cancelled"):
+    if progress.outcome in ("crashed", "cancelled", "not_run"):
         detail = f": {escape(clip(progress.outcome_detail, 500))}" if progress.outcome_detail else ""
-        return f"{icon} *Run {progress.outcome}*{detail}"
+        words = "Not run" if progress.outcome == "not_run" else f"Run {progress.outcome}"
+        return f"{icon} *{words}*{detail}"
     return f"{icon} *Verdict: {progress.outcome.replace('_', ' ')}*"
 
 
@@ -168,6 +179,8 @@ def _title(progress: Progress) -> str:
 def _context_line(progress: Progress, now: datetime) -> str:
     trigger = TRIGGER_WORDS.get(progress.trigger, progress.trigger)
     word = "Duration" if progress.duration_s is not None or progress.outcome else "Running for"
+    if progress.waiting and not progress.outcome:
+        word = "Waiting for"
     parts = [f"Trigger: {escape(trigger)}", f"{word} {duration_text(_elapsed(progress, now))}"]
     if progress.run_url:
         parts.append(f"<{progress.run_url}|Prefect flow run>")
@@ -189,6 +202,9 @@ def parent_message(progress: Progress, now: datetime | None = None) -> SlackMess
     now = now or datetime.now(UTC)
     lines = _phase_lines(progress)
     blocks: list[Block] = [header_block(_title(progress)), context_block(_context_line(progress, now))]
+    if progress.waiting and not progress.outcome:
+        waiting = escape(clip(progress.waiting, 500))
+        blocks.append(section_block(f"{WAITING_ICON} *Waiting for the environment*: {waiting}"))
     if lines:
         blocks.append(section_block("\n".join(lines)))
     outcome = _outcome_text(progress)
@@ -198,6 +214,8 @@ def parent_message(progress: Progress, now: datetime | None = None) -> SlackMess
         blocks.append(rerun_block(progress.environment, progress.rerun_phase))
     states = ", ".join(f"{name} {line.state.value}" for name, line in progress.phases.items())
     tail = f" - {progress.outcome.replace('_', ' ')}" if progress.outcome else ""
+    if progress.waiting and not progress.outcome:
+        tail = f" - waiting: {progress.waiting}"
     text = f"{_title(progress)} ({escape(TRIGGER_WORDS.get(progress.trigger, progress.trigger))}): {states}{tail}"
     return SlackMessage(clip(text, FALLBACK_CHARS), tuple(blocks))
 

@@ -16,6 +16,7 @@ from typing import Any
 from runbook.config.models import RunbookConfig
 from runbook.config.slack_models import TeamRoute
 from runbook.results import PHASE_TEAMS, Phase, PhaseResult, PhaseStatus, RunReport
+from runbook.server_values import ValuesUnavailable
 from runbook.slack.block_kit import SlackMessage
 from runbook.slack.delivery import Delivered, DeliveryLimits, SlackDelivery
 from runbook.slack.parent_message import (
@@ -35,7 +36,7 @@ from runbook.slack.stakeholder_messages import (
     stakeholder_stop_text,
     stakeholder_summary,
 )
-from runbook.slack.store import Changes, CheckHistory, ParentStore, RunHistory, compare
+from runbook.slack.store import Changes, CheckHistory, ParentRecord, ParentStore, RunHistory, compare
 from runbook.slack.thread_replies import approval_note, team_pointer, thread_reply
 from runbook.slack.webhook_message import webhook_run_message
 
@@ -76,6 +77,9 @@ class SlackReporter:
         self._parent: Delivered | None = None
         self._previous: dict[str, CheckHistory] | None = None
         self._previous_loaded = False
+        self._record: ParentRecord | None = None
+        self._memory_noted: set[str] = set()
+        self._parent_loaded = False
         self._replied: set[Phase] = set()
 
     @property
@@ -108,18 +112,26 @@ class SlackReporter:
         """Say on the parent message that the run crashed or was cancelled (works from a fresh process too)."""
         await self._guard("run_crashed", self._run_crashed(message, cancelled))
 
+    async def run_waiting(self, holder: str) -> None:
+        """Before run_started: the environment is in use (`holder` says by which run); the parent says it waits."""
+        await self._guard("run_waiting", self._run_waiting(holder))
+
+    async def run_refused(self, reason: str, phases: list[Phase]) -> None:
+        """The run gave up waiting for its environment: the parent says it did not run, and why (no history)."""
+        await self._guard("run_refused", self._run_refused(reason, phases))
+
     # ---- what each event does -------------------------------------------------------------------------------------
 
     async def _run_started(self, phases: list[Phase]) -> None:
         if not await self.delivery.ready():
             return
-        record = self._load_parent()
+        record = await self._load_parent()
         self._progress = new_progress(self.config.name, self.trigger, phases, self.run_url, datetime.now(UTC))
         if record is not None:  # a retried flow: same message, its original start time, what it already posted
             earlier = Progress.from_dict(record.progress)
             self._progress.started_at = earlier.started_at or self._progress.started_at
             self._progress.stakeholder_posted = earlier.stakeholder_posted
-        self._load_previous()
+        await self._load_previous()
         if self.delivery.mode == "api":
             await self._show_parent("parent")
 
@@ -134,7 +146,7 @@ class SlackReporter:
     async def _set_phase(self, phase: Phase, line: PhaseLine) -> None:
         if not await self.delivery.ready():
             return
-        progress = self._current_progress()
+        progress = await self._current_progress()
         progress.phases[phase.value] = line
         if self.delivery.mode == "api":
             await self._show_parent("parent-update")
@@ -142,9 +154,9 @@ class SlackReporter:
     async def _phase_finished(self, result: PhaseResult) -> None:
         if not await self.delivery.ready():
             return
-        changes = compare(self._load_previous(), list(result.checks))
+        changes = compare(await self._load_previous(), list(result.checks))
         line = PhaseLine(FROM_STATUS[result.status], phase_detail(result, changes.recovered))
-        progress = self._current_progress()
+        progress = await self._current_progress()
         progress.phases[result.phase.value] = line
         if self.delivery.mode == "webhook":  # a webhook cannot update: the run's one message comes at its end
             return
@@ -160,9 +172,10 @@ class SlackReporter:
     async def _run_finished(self, report: RunReport) -> None:
         if not await self.delivery.ready():
             return
-        progress = self._current_progress()
+        progress = await self._current_progress()
+        previous = await self._load_previous()
         for result in report.phases:
-            changes = compare(self._load_previous(), list(result.checks))
+            changes = compare(previous, list(result.checks))
             progress.phases[result.phase.value] = PhaseLine(
                 FROM_STATUS[result.status], phase_detail(result, changes.recovered)
             )
@@ -182,9 +195,7 @@ class SlackReporter:
             problems = []
             for result in report.phases:
                 if any(c.problem for c in result.checks):
-                    problems.append(
-                        (result, compare(self._load_previous(), list(result.checks)), self._route(result)[0])
-                    )
+                    problems.append((result, compare(previous, list(result.checks)), self._route(result)[0]))
             message = webhook_run_message(progress, None if quiet_pass else words, problems)
             await self._webhook(message, "run-end")
         else:
@@ -192,7 +203,7 @@ class SlackReporter:
             for result in report.phases:  # problems the flow did not report phase by phase
                 if result.phase not in self._replied and any(c.problem for c in result.checks):
                     self._replied.add(result.phase)
-                    changes = compare(self._load_previous(), list(result.checks))
+                    changes = compare(previous, list(result.checks))
                     await self._reply(result, changes, self._route(result)[0])
             told: SlackMessage | None = None
             if summary:
@@ -203,25 +214,54 @@ class SlackReporter:
                 channel = self.slack.stakeholder_channel
                 if await self.delivery.deliver("chat.postMessage", channel, told, purpose="stakeholder") is not None:
                     progress.stakeholder_posted = True  # a retried flow does not tell stakeholders twice
-                    self._save()
+                    await self._save()
         try:
-            self.history.record(report, self.run_id)
-        except OSError as error:
-            self.delivery.note("history", f"run history not recorded: {type(error).__name__}")
+            await self.history.record(report, self.run_id)
+        except Exception as error:  # the server's memory is best effort: logged and listed, the run goes on
+            self._memory_failed("history", "run history not recorded", error)
 
     async def _run_crashed(self, message: str, cancelled: bool) -> None:
         if not await self.delivery.ready():
             return
-        progress = self._current_progress()
+        progress = await self._current_progress()
         for line in progress.phases.values():
             if line.state == PhaseState.running:
                 line.state = PhaseState.interrupted
+        progress.waiting = ""
         progress.outcome = "cancelled" if cancelled else "crashed"
         progress.outcome_detail = message
         if self.delivery.mode == "webhook":
             await self._webhook(webhook_run_message(progress, None), "run-crashed")
+            await self._save(webhook=True)  # a crash notice from elsewhere knows this one was told
         else:
             await self._show_parent("parent-crashed")
+
+    async def _run_waiting(self, holder: str) -> None:
+        if not await self.delivery.ready():
+            return
+        if self._progress is None:
+            record = await self._load_parent()  # a retried run that waits again keeps its message
+            self._progress = (
+                Progress.from_dict(record.progress)
+                if record is not None
+                else new_progress(self.config.name, self.trigger, [], self.run_url, datetime.now(UTC))
+            )
+        self._progress.waiting = holder
+        if self.delivery.mode == "api":
+            await self._show_parent("parent-waiting")
+
+    async def _run_refused(self, reason: str, phases: list[Phase]) -> None:
+        if not await self.delivery.ready():
+            return
+        progress = await self._current_progress()
+        progress.waiting = ""
+        progress.phases = {p.value: PhaseLine(PhaseState.skipped, "not run") for p in phases}
+        progress.outcome = "not_run"
+        progress.outcome_detail = reason
+        if self.delivery.mode == "webhook":
+            await self._webhook(webhook_run_message(progress, None), "run-refused")
+        else:
+            await self._show_parent("parent-refused")
 
     # ---- helpers --------------------------------------------------------------------------------------------------
 
@@ -235,32 +275,45 @@ class SlackReporter:
             logger.warning("Slack reporter: %s failed unexpectedly: %s", event, type(error).__name__)
             self.delivery.note(event, f"reporter error: {type(error).__name__}")
 
-    def _current_progress(self) -> Progress:
+    async def _current_progress(self) -> Progress:
         """The progress shown so far; for an event without run_started (a fresh process), the stored one."""
         if self._progress is None:
-            record = self._load_parent()
+            record = await self._load_parent()
             self._progress = (
                 Progress.from_dict(record.progress)
-                if record is not None
+                if record is not None and record.progress
                 else new_progress(self.config.name, self.trigger, list(Phase), self.run_url, datetime.now(UTC))
             )
         return self._progress
 
-    def _load_parent(self) -> Any:
-        try:
-            record = self.store.get(self.run_id)
-        except OSError:
-            return None
-        if record is not None and self._parent is None:
-            self._parent = Delivered(record.channel, record.ts)
-        return record
+    def _memory_failed(self, what: str, words: str, error: Exception) -> None:
+        """The server's memory (parent ids, history) could not be reached: logged and listed, never raised."""
+        detail = str(error) if isinstance(error, ValuesUnavailable) else type(error).__name__
+        logger.warning("Slack reporter: %s: %s", words, detail)
+        if words not in self._memory_noted:  # once per kind: a server that is down fails every call alike
+            self._memory_noted.add(words)
+            self.delivery.note(what, f"{words}: {detail}")
 
-    def _load_previous(self) -> dict[str, CheckHistory] | None:
+    async def _load_parent(self) -> ParentRecord | None:
+        """The stored parent of this run (read once per reporter), or None (none yet, or the server did not answer)."""
+        if not self._parent_loaded:
+            self._parent_loaded = True
+            try:
+                self._record = await self.store.get(self.run_id)
+            except Exception as error:
+                self._memory_failed("store", "parent message not read", error)
+                self._record = None
+        if self._record is not None and self._parent is None and self._record.ts:
+            self._parent = Delivered(self._record.channel, self._record.ts)
+        return self._record
+
+    async def _load_previous(self) -> dict[str, CheckHistory] | None:
         if not self._previous_loaded:
             self._previous_loaded = True
             try:
-                self._previous = self.history.previous(self.config.name, self.run_id)
-            except OSError:
+                self._previous = await self.history.previous(self.config.name, self.run_id)
+            except Exception as error:
+                self._memory_failed("history", "run history not read (every problem shows as new)", error)
                 self._previous = None
         return self._previous
 
@@ -278,10 +331,10 @@ class SlackReporter:
 
     async def _show_parent(self, purpose: str) -> None:
         """Post the parent if there is none yet (or the first post failed), else update it in place."""
-        progress = self._current_progress()
+        progress = await self._current_progress()
         message = parent_message(progress)
         if self._parent is None:
-            self._load_parent()
+            await self._load_parent()
         if self._parent is None:
             delivered = await self.delivery.deliver("chat.postMessage", self.slack.channel, message, purpose="parent")
             if delivered is not None:
@@ -290,16 +343,21 @@ class SlackReporter:
             await self.delivery.deliver(
                 "chat.update", self._parent.channel, message, purpose=purpose, ts=self._parent.ts
             )
-        self._save()
+        await self._save()
 
-    def _save(self) -> None:
-        """Remember the parent and its progress for a retried flow or a crash hook in another process."""
-        if self._parent is None or self._progress is None:
+    async def _save(self, webhook: bool = False) -> None:
+        """Remember the parent and its progress on the server, for a retried flow or a crash notice elsewhere.
+
+        `webhook`: a webhook run has no parent to update; its progress is kept so that a crash notice from another
+        process knows the crash was told already.
+        """
+        if self._progress is None or (self._parent is None and not webhook):
             return
+        channel, ts = (self._parent.channel, self._parent.ts) if self._parent is not None else ("", "")
         try:
-            self.store.put(self.run_id, self._parent.channel, self._parent.ts, self._progress.to_dict())
-        except OSError as error:
-            self.delivery.note("store", f"parent message not stored: {type(error).__name__}")
+            await self.store.put(self.run_id, channel, ts, self._progress.to_dict())
+        except Exception as error:
+            self._memory_failed("store", "parent message not stored", error)
 
     async def _reply(self, result: PhaseResult, changes: Changes, mention: str | None) -> None:
         if self._parent is None:

@@ -1,86 +1,80 @@
-"""What the Slack reporter remembers between processes: each run's parent message, and each environment's history.
+"""What the Slack reporter remembers between runs and processes: each run's parent message, each environment's history.
 
-`ParentStore` maps a flow run id to the parent message's channel and ts (plus the last rendered progress), so a
-retried flow or a crash hook in a fresh process updates the same message instead of posting a second one.
-`RunHistory` keeps, per environment, the last few runs' check statuses and since when each check has been failing;
-`compare` (a pure function) tells which failing checks are new, which are still failing and which recovered.
+Both live on the Prefect server (Prefect Variables, `runbook.server_values`), never on the disk of the worker that ran
+the flow: a retry, a crash notice or another process (any worker, `runbook serve`, the CLI against that server, the
+Slack bot) finds the same parent message and the same history; deleting PREFECT_HOME changes nothing a user sees.
 
-Both are small JSON files written atomically (temporary file + `os.replace`) under one directory:
-`$PREFECT_HOME/runbook/` when PREFECT_HOME is set, else `.runbook/` in the working directory.
+- `ParentStore`: `runbook-parent-<flow run id>` -> the parent message's channel and ts and the progress it last showed,
+  so a retried flow or a crash notice updates that message instead of posting a second one. The newest `MAX_PARENTS`
+  are kept (tag `runbook-parent`); older ones are pruned when a run posts its parent.
+- `RunHistory`: `runbook-history-<environment>` -> per check of the last run its status, since when it has been
+  failing and for how many runs (compact JSON, with the run before it so that a retried run does not compare with
+  itself). Read once at run start, written at run end.
+- `compare` and `next_snapshot` are pure: which failing checks are new, still failing or recovered.
+
+Every read and write is bounded; a failure raises `ValuesUnavailable` and the reporter logs it, lists it in the
+report's notifications and goes on: the run's verdict never depends on this memory.
 """
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from runbook.results import CheckResult, RunReport, Status
+from runbook.server_values import MAX_VALUE_CHARS, PrefectValues, ValueStore, json_size
 
-PARENTS_FILE = "slack-parents.json"
-MAX_PARENTS = 500  # oldest run ids are dropped beyond this
-MAX_RUNS = 10  # run snapshots kept per environment
-
-
-def default_store_dir() -> Path:
-    """`$PREFECT_HOME/runbook/`, or `.runbook/` when PREFECT_HOME is not set."""
-    home = os.environ.get("PREFECT_HOME")
-    return Path(home).expanduser() / "runbook" if home else Path(".runbook")
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    """The file's object, or {} when it is missing or unreadable (a corrupt store must never break a run)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic: readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump(data, file, indent=1, sort_keys=True, default=str)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+PARENT_PREFIX = "runbook-parent-"
+PARENT_TAG = "runbook-parent"
+HISTORY_PREFIX = "runbook-history-"
+MAX_PARENTS = 200  # parent messages remembered (newest first): retries and crash notices come within days
+HISTORY_FORMAT = 1
 
 
 @dataclass(frozen=True)
 class ParentRecord:
-    """Where a run's parent message lives, and the progress it last showed."""
+    """Where a run's parent message lives (empty channel and ts: a webhook run, which has none), and its progress."""
 
     channel: str
     ts: str
     progress: dict[str, Any]
 
 
+def _parent_value(channel: str, ts: str, progress: dict[str, Any]) -> dict[str, Any]:
+    """The stored value, within Prefect's size limit: the glance and then the phase details go first when too long."""
+    kept: dict[str, Any] = dict(progress)
+    if json_size({"progress": kept}) > MAX_VALUE_CHARS:
+        kept["glance"] = ""  # rebuilt from the report at the run's end anyway
+    if json_size({"progress": kept}) > MAX_VALUE_CHARS:
+        phases = kept.get("phases")
+        lines = phases.items() if isinstance(phases, dict) else []
+        kept["phases"] = {name: {**line, "detail": ""} for name, line in lines if isinstance(line, dict)}
+        kept["outcome_detail"] = ""
+    if json_size({"progress": kept}) > MAX_VALUE_CHARS:
+        kept = {}
+    return {"channel": channel, "ts": ts, "progress": kept}
+
+
 class ParentStore:
-    """run id -> parent message (channel id, ts, last progress) in `<directory>/slack-parents.json`."""
+    """run id -> parent message (channel, ts, last progress), as Prefect Variables `runbook-parent-<run id>`."""
 
-    def __init__(self, directory: Path | str | None = None) -> None:
-        self.path = Path(directory if directory is not None else default_store_dir()) / PARENTS_FILE
+    def __init__(self, values: ValueStore | None = None) -> None:
+        self.values: ValueStore = values if values is not None else PrefectValues()
+        self._pruned = False
 
-    def get(self, run_id: str) -> ParentRecord | None:
-        entry = _read_json(self.path).get(run_id)
-        if not isinstance(entry, dict) or not entry.get("channel") or not entry.get("ts"):
+    async def get(self, run_id: str) -> ParentRecord | None:
+        entry = await self.values.read(PARENT_PREFIX + run_id)
+        if not isinstance(entry, dict) or not isinstance(entry.get("channel"), str):
             return None
         progress = entry.get("progress")
-        return ParentRecord(str(entry["channel"]), str(entry["ts"]), progress if isinstance(progress, dict) else {})
+        ts = str(entry.get("ts") or "")
+        return ParentRecord(entry["channel"], ts, progress if isinstance(progress, dict) else {})
 
-    def put(self, run_id: str, channel: str, ts: str, progress: dict[str, Any]) -> None:
-        data = _read_json(self.path)
-        data.pop(run_id, None)  # re-inserted last: insertion order is age order
-        data[run_id] = {"channel": channel, "ts": ts, "progress": progress, "saved_at": _now().isoformat()}
-        for old in list(data)[: max(0, len(data) - MAX_PARENTS)]:
-            del data[old]
-        _write_json(self.path, data)
+    async def put(self, run_id: str, channel: str, ts: str, progress: dict[str, Any]) -> None:
+        await self.values.write(PARENT_PREFIX + run_id, _parent_value(channel, ts, progress), tags=[PARENT_TAG])
+        if not self._pruned:  # once per run: the oldest beyond MAX_PARENTS go
+            self._pruned = True
+            for name in await self.values.names_beyond(PARENT_TAG, MAX_PARENTS):
+                await self.values.delete(name)
 
 
 @dataclass(frozen=True)
@@ -169,51 +163,71 @@ def next_snapshot(
 
 
 class RunHistory:
-    """Per environment, the last runs' check entries in `<directory>/history-<environment>.json`.
+    """Per environment, the last run's check entries (and the run's before it): `runbook-history-<environment>`.
 
-    Format: {"environment": "staging", "runs": [{"run_id", "finished_at", "verdict",
-    "checks": {check id: {"status", "failing_since", "failing_runs"}}}, ...]} (oldest first, at most 10).
+    Value: {"format": 1, "environment": "staging", "last": RUN, "before": RUN | null}, RUN = {"run_id",
+    "finished_at", "verdict", "checks": {check id: [status] | [status, failing since, failing runs]}}.
     """
 
-    def __init__(self, directory: Path | str | None = None) -> None:
-        self.directory = Path(directory if directory is not None else default_store_dir())
+    def __init__(self, values: ValueStore | None = None) -> None:
+        self.values: ValueStore = values if values is not None else PrefectValues()
 
-    def _path(self, environment: str) -> Path:
-        return self.directory / f"history-{environment}.json"
+    async def _read(self, environment: str) -> dict[str, Any]:
+        data = await self.values.read(HISTORY_PREFIX + environment)
+        return data if isinstance(data, dict) and data.get("format") == HISTORY_FORMAT else {}
 
-    def _runs(self, environment: str) -> list[dict[str, Any]]:
-        runs = _read_json(self._path(environment)).get("runs")
-        return [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
-
-    def previous(self, environment: str, run_id: str) -> dict[str, CheckHistory] | None:
+    async def previous(self, environment: str, run_id: str) -> dict[str, CheckHistory] | None:
         """The latest recorded run of `environment` other than `run_id` (a retried run compares with the same one)."""
-        for run in reversed(self._runs(environment)):
-            if run.get("run_id") != run_id and isinstance(run.get("checks"), dict):
-                return _entries(run["checks"])
-        return None
+        return _previous(await self._read(environment), run_id)
 
-    def record(self, report: RunReport, run_id: str) -> None:
+    async def record(self, report: RunReport, run_id: str) -> None:
+        data = await self._read(report.environment)
         checks = [c for p in report.phases for c in p.checks]
-        snapshot = next_snapshot(self.previous(report.environment, run_id), checks, report.started_at)
-        runs = [r for r in self._runs(report.environment) if r.get("run_id") != run_id]
-        runs.append(
-            {
-                "run_id": run_id,
-                "finished_at": _now().isoformat(),
-                "verdict": report.verdict.value,
-                "checks": {k: vars(v) for k, v in snapshot.items()},
-            }
-        )
-        _write_json(self._path(report.environment), {"environment": report.environment, "runs": runs[-MAX_RUNS:]})
+        snapshot = next_snapshot(_previous(data, run_id), checks, report.started_at)
+        entries = {check_id: _compact(entry) for check_id, entry in sorted(snapshot.items())}
+        run: dict[str, Any] = {
+            "run_id": run_id,
+            "finished_at": _now().isoformat(),
+            "verdict": report.verdict.value,
+            "checks": entries,
+        }
+        last = data.get("last") if isinstance(data.get("last"), dict) else None
+        before = data.get("before") if last is not None and last.get("run_id") == run_id else last
+        value: dict[str, Any] = {
+            "format": HISTORY_FORMAT,
+            "environment": report.environment,
+            "last": run,
+            "before": before,
+        }
+        if json_size(value) > MAX_VALUE_CHARS:  # a retried run then compares with nothing older: acceptable
+            value["before"] = None
+        if json_size(value) > MAX_VALUE_CHARS:  # passing checks carry nothing compare needs
+            run["checks"] = {k: v for k, v in entries.items() if v[0] != Status.PASS.value}
+        while json_size(value) > MAX_VALUE_CHARS and run["checks"]:  # far more checks than the plan has
+            run["checks"].pop(next(reversed(run["checks"])))
+        await self.values.write(HISTORY_PREFIX + report.environment, value)
+
+
+def _previous(data: dict[str, Any], run_id: str) -> dict[str, CheckHistory] | None:
+    for key in ("last", "before"):
+        run = data.get(key)
+        if isinstance(run, dict) and run.get("run_id") != run_id and isinstance(run.get("checks"), dict):
+            return _entries(run["checks"])
+    return None
+
+
+def _compact(entry: CheckHistory) -> list[Any]:
+    if entry.failing_since is None and not entry.failing_runs:
+        return [entry.status]
+    return [entry.status, entry.failing_since, entry.failing_runs]
 
 
 def _entries(raw: dict[str, Any]) -> dict[str, CheckHistory]:
     entries = {}
     for check_id, value in raw.items():
-        if isinstance(value, dict) and isinstance(value.get("status"), str):
-            since = value.get("failing_since")
-            runs = value.get("failing_runs")
-            entries[check_id] = CheckHistory(
-                value["status"], since if isinstance(since, str) else None, runs if isinstance(runs, int) else 0
-            )
+        if not isinstance(value, list) or not value or not isinstance(value[0], str):
+            continue
+        since = value[1] if len(value) > 1 and isinstance(value[1], str) else None
+        runs = value[2] if len(value) > 2 and isinstance(value[2], int) else 0
+        entries[str(check_id)] = CheckHistory(value[0], since, runs)
     return entries

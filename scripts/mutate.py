@@ -304,6 +304,13 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         )
         for old, new in (("'XX_XX'", "' '"), ("'_'", "'XX XX'"))
     },
+    (
+        "ChatOpsBot.start_run",
+        'async def start_run(self, user: str, command: Command, channel: str, channel_name: str = "XXXX") -> str:',
+    ): (
+        "without a channel name the run's message goes to the command's channel: an empty name and 'XXXX' both "
+        "differ from the runbook channel's name"
+    ),
     ("read_note_submission", 'metadata = json.loads(view.get("private_metadata") or "XX{}XX")'): (
         "a form without metadata: '{}' parses and then lacks 'value' (KeyError), 'XX{}XX' does not parse "
         "(ValueError); both are caught and refused with the same words"
@@ -436,43 +443,54 @@ def function_of(mutant: str) -> str:
     return name
 
 
+_DIFFS = """
+import json, sys
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+print(json.dumps({name: get_diff_for_mutant(name) for name in json.load(sys.stdin)}))
+"""
+
+
 def outcomes(work: Path, selected: MutationSet) -> list[Outcome]:
-    """Each mutant of the set's functions with mutmut's verdict, and the diff of the survivors."""
+    """Each mutant of the set's functions with mutmut's verdict, and the diff of those not killed."""
     mutmut = str(Path(sys.executable).parent / "mutmut")
     listed = subprocess.run([mutmut, "results", "--all", "true"], cwd=work, capture_output=True, text=True, check=True)
     prefixes = tuple(glob.removesuffix("*") for glob in selected.globs())
     found = []
     for line in listed.stdout.splitlines():
         name, _, status = line.strip().rpartition(": ")
-        if not name.startswith(prefixes):
-            continue
-        diff = ""
-        if status != "killed":
-            shown = subprocess.run([mutmut, "show", name], cwd=work, capture_output=True, text=True)
-            diff = shown.stdout
-        found.append(Outcome(name, status, diff))
+        if name.startswith(prefixes):
+            found.append(Outcome(name, status, ""))
+    unkilled = [o.mutant for o in found if o.status not in ("killed", "timeout")]
+    if unkilled:  # one process for every diff (`mutmut show` per mutant takes a second each)
+        shown = subprocess.run(
+            [sys.executable, "-c", _DIFFS], cwd=work, input=json.dumps(unkilled), capture_output=True, text=True
+        )
+        diffs: dict[str, str] = json.loads(shown.stdout) if shown.returncode == 0 else {}
+        found = [Outcome(o.mutant, o.status, diffs.get(o.mutant, "")) for o in found]
     return found
 
 
-def run_set(selected: MutationSet, jobs: int) -> tuple[int, int, int]:
-    """Run one set; print its score and survivors. Returns (killed, equivalent, total)."""
+def run_set(selected: MutationSet, jobs: int, report_only: bool = False) -> tuple[int, int, int]:
+    """Run one set (or only report its last run); print its score and survivors. Returns (killed, equivalent, total)."""
     started = time.monotonic()
-    work = prepare(selected)
-    # mutmut keeps which tests reach which function from the last run; a module moved since then (or a new test)
-    # leaves that map stale and mutants wrongly "survived". Every mutant is tested again anyway: start clean.
-    shutil.rmtree(work / "mutants", ignore_errors=True)
-    mutmut = str(Path(sys.executable).parent / "mutmut")
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    ran = subprocess.run(
-        [mutmut, "run", "--max-children", str(jobs), *selected.globs()],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if ran.returncode != 0:
-        print(ran.stdout[-4000:], ran.stderr[-4000:], sep="\n")
-        raise SystemExit(f"mutmut failed on set {selected.name} (exit {ran.returncode}); its tree: {work}")
+    work = WORK / selected.name
+    if not report_only:
+        work = prepare(selected)
+        # mutmut keeps which tests reach which function from the last run; a module moved since then (or a new test)
+        # leaves that map stale and mutants wrongly "survived". Every mutant is tested again anyway: start clean.
+        shutil.rmtree(work / "mutants", ignore_errors=True)
+        mutmut = str(Path(sys.executable).parent / "mutmut")
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        ran = subprocess.run(
+            [mutmut, "run", "--max-children", str(jobs), *selected.globs()],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if ran.returncode != 0:
+            print(ran.stdout[-4000:], ran.stderr[-4000:], sep="\n")
+            raise SystemExit(f"mutmut failed on set {selected.name} (exit {ran.returncode}); its tree: {work}")
     found = outcomes(work, selected)
     killed = [o for o in found if o.status in ("killed", "timeout")]
     equivalent: list[tuple[Outcome, str]] = []
@@ -505,6 +523,7 @@ def main() -> None:
     parser.add_argument("sets", nargs="*", help=f"sets to run: {', '.join(SETS_BY_NAME)} (default: all)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="mutants tested at once")
     parser.add_argument("--list", action="store_true", help="print the sets and exit")
+    parser.add_argument("--report", action="store_true", help="print the last run's results without running")
     parser.add_argument("--min-score", type=float, default=TARGET, help="exit 1 below this score (0..1)")
     args = parser.parse_args()
     unknown = [name for name in args.sets if name not in SETS_BY_NAME]
@@ -518,7 +537,7 @@ def main() -> None:
     below = []
     totals = [0, 0, 0]
     for s in chosen:
-        killed, equivalent, total = run_set(s, args.jobs)
+        killed, equivalent, total = run_set(s, args.jobs, report_only=args.report)
         totals = [totals[0] + killed, totals[1] + equivalent, totals[2] + total]
         judged = total - equivalent
         if judged and killed / judged < args.min_score:

@@ -498,3 +498,22 @@ def test_a_refused_person_clicking_on_is_recorded_once_per_run_and_action(refusa
         (RUN, OUTSIDER, ACTION_APPROVE, "not an approver"),
         (RUN, OUTSIDER, "runbook_reject", "not an approver"),
     ]
+
+
+def test_a_note_form_answers_in_its_thread_or_else_under_the_message() -> None:
+    value = ButtonValue(RUN, "staging", datetime(2026, 12, 1, tzinfo=UTC)).raw()
+    threaded = json.dumps({"value": value, "channel": "C1", "ts": "1.2", "thread": "1.0"})
+    submission = read_note_submission(submitted_view("approve", "", threaded))
+    assert not isinstance(submission, dict) and (submission.message_ts, submission.thread_ts) == ("1.2", "1.0")
+    unthreaded = read_note_submission(submitted_view("approve", "", json.dumps({"value": value, "ts": "1.2"})))
+    assert not isinstance(unthreaded, dict) and unthreaded.thread_ts == "1.2"
+
+
+def test_remembered_refusals_are_forgotten_once_they_reach_the_limit(refusals: list[Any]) -> None:
+    chatops = chatops_bot(FakeSlack({}))
+    chatops._refused = {(f"run-{n}", OUTSIDER, ACTION_APPROVE) for n in range(slack_chatops.MAX_REMEMBERED - 1)}
+    asyncio.run(chatops.record_refused("run-a", OUTSIDER, ACTION_APPROVE, "not an approver"))
+    assert len(chatops._refused) == slack_chatops.MAX_REMEMBERED  # at the limit: kept
+    asyncio.run(chatops.record_refused("run-b", OUTSIDER, ACTION_APPROVE, "not an approver"))
+    assert chatops._refused == {("run-b", OUTSIDER, ACTION_APPROVE)}  # reached it: forgotten, then this one
+    assert [r[0] for r in refusals] == ["run-a", "run-b"]

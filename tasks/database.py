@@ -19,6 +19,7 @@ from typing import Any
 
 from runbook.check_task import check_task
 from runbook.checks import CheckAbort, CheckContext, Finding, run_check
+from runbook.config.env_values import env_state
 from runbook.config.models import DatabaseConfig, RunbookConfig
 from runbook.google.clients import GoogleClients
 from runbook.results import CheckResult, Status
@@ -180,14 +181,14 @@ def decide_connection_error(target: Target, error: BaseException, password: str 
 
 async def _password(database: DatabaseConfig) -> str | None:
     """From the environment variable, else the Prefect Secret block; None when neither is configured."""
-    if database.password_env:
-        value = os.environ.get(database.password_env)
+    if name := database.password_env:
+        value = os.environ.get(name)
         if value:
             return value
         if not database.password_block:
             raise CheckAbort(
                 Status.ERROR,
-                f"password not available: environment variable {database.password_env} is not set",
+                f"password not available: environment variable {name} {env_state(name)}",
                 {"password_env": database.password_env},
                 f"Export {database.password_env} where the runbook runs, or set [database] password_block.",
             )

@@ -28,6 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.typing import Subprotocol
 
 from runbook.checks import CheckAbort, CheckContext, Finding
+from runbook.config.env_values import env_state
 from runbook.config.models import GoldenPathConfig, RunbookConfig
 from runbook.results import Status
 from tasks.http_health import describe_transport_error, send_with_retries
@@ -135,7 +136,7 @@ def _password_from_env(golden: GoldenPathConfig) -> Credentials:
     if not value:
         raise CheckAbort(
             Status.ERROR,
-            f"environment variable {name} (the test user's password) is not set",
+            f"environment variable {name} (the test user's password) {env_state(name)}",
             {"auth": "login", "password_env": name},
             f"Export {name} with the password of {golden.email} before running, or use auth = 'e2e-bypass'.",
         )

@@ -4,7 +4,8 @@ Each case is one mistake applied to `environments/local.toml` (a valid file), wi
 how many problems it is (one mistake, one message). `tests/test_config_generated.py` runs every case through
 `runbook config validate` and `runbook run`. The classes follow issue 11: syntax, unknown keys at every level, wrong
 types for every key, missing keys, ranges, enums, URLs, host:port targets, hosts, Cloud SQL connection names,
-e-mail, paths, channels, finite numbers, lengths, duplicates, cross-references, secrets in the wrong field, odd files.
+e-mail, paths, channels, finite numbers, lengths, duplicates, cross-references, secrets in the wrong field, odd files,
+control characters and bidi marks in free text (issue 18).
 """
 
 import copy
@@ -523,6 +524,9 @@ def duplicate_cases() -> Iterator[BadConfig]:
         "load_balancer.health_checks.1.name",
         put(data, ("load_balancer", "health_checks"), [*checks, {**checks[0], "max_timeout_s": 30}]),
     )
+    paths = data["services"][0]["health_paths"]
+    repeated = put(data, ("services", 0, "health_paths"), [*paths, paths[1]])
+    yield case("duplicate", "health-path", "services.0.health_paths.3", repeated)
 
 
 def cross_reference_cases() -> Iterator[BadConfig]:
@@ -563,6 +567,73 @@ def cross_reference_cases() -> Iterator[BadConfig]:
     )
     neither = drop(put(data, ("golden_path", "auth"), "e2e-bypass"), ("golden_path", "bypass_key_secret"))
     yield case("cross-reference", "bypass-without-key", "golden_path.bypass_key_secret", neither)
+    both_sources = put(data, ("database", "password_block"), "netra-db-password")
+    yield case("cross-reference", "password-env-and-block", "database.password_block", both_sources)
+    short = {"checks": {"secrets": {"deadline_s": 3}}}  # the dev profile's calls take up to 5 s each
+    yield case("cross-reference", "check-deadline-below-call-timeout", "checks.secrets.deadline_s", {**data, **short})
+    phases = {
+        "infrastructure": CHECKS[:7],
+        "restoration": ("cloud-run-ready", "health-endpoints", "websocket-handshake", "post-restore-monitoring"),
+        "business": ("golden-path", "performance"),
+    }
+    for phase, ids in phases.items():
+        off = {"checks": {check_id: {"enabled": False} for check_id in ids}}
+        yield case("cross-reference", f"every-{phase}-check-disabled", "checks", {**data, **off})
+    every = {"checks": {check_id: {"enabled": False} for check_id in CHECKS}}
+    yield case("cross-reference", "every-check-disabled", "checks", {**data, **every}, 3)
+
+
+CHECKS = (
+    "vpc-connector",
+    "cloud-sql-instance",
+    "database-connectivity",
+    "secrets",
+    "load-balancer",
+    "service-drift",
+    "monitoring",
+    "cloud-run-ready",
+    "health-endpoints",
+    "websocket-handshake",
+    "redeploy",
+    "post-restore-monitoring",
+    "golden-path",
+    "performance",
+    "stakeholder-summary",
+)
+
+
+# --- control characters and bidi marks in free text ------------------------------------------------------------------
+
+HIDDEN: tuple[tuple[Path_, str], ...] = (
+    (("services", 0, "health_paths", 0), "/health\u0000"),
+    (("services", 1, "health_paths", 1), "/health/\u202eydaer"),
+    (("golden_path", "message"), "What is the status?\nnew line"),
+    (("golden_path", "websocket_path"), "/ws\t"),
+    (("slack", "next_update"), "tomorrow\r\n*Staging is healthy*"),
+    (("slack", "infrastructure", "handle"), "@infra\u202eenoyreve"),
+    (("slack", "channel"), "#staging\u0085"),
+    (("name",), "local\u2066"),
+    (("services", 2, "name"), "netra-frontend\x1b[31m"),
+    (("database", "user"), "netra_app\u0000"),
+    (("gcp", "endpoints", "default"), "http://127.0.0.1:8765/\u202e"),
+    (("slack", "chatops", "deployment"), "staging-handoff/manual\x7f"),
+)
+
+
+def hidden_cases() -> Iterator[BadConfig]:
+    for path, value in HIDDEN:
+        list_item = isinstance(path[-1], int)
+        data = base()
+        if list_item:
+            items = list(get(data, path[:-1]))
+            items[path[-1]] = value
+            data = put(data, path[:-1], items)
+        else:
+            data = put(data, path, value)
+        yield case("hidden", f"{key_of(path)}={value.encode('unicode_escape').decode()}", key_of(path), data)
+    # a secret-looking value with a NUL byte: the character is named, the value never shown
+    secret = "xoxb-1234567890-0987654321-AbCdEf\u0000"
+    yield mutate("hidden", ("slack", "token_env"), secret, label="token-with-nul", secrets=(secret[:-1],))
 
 
 # --- secrets in the wrong field --------------------------------------------------------------------------------------
@@ -684,6 +755,7 @@ GENERATORS: tuple[Callable[[], Iterator[BadConfig]], ...] = (
     cross_reference_cases,
     secret_cases,
     odd_file_cases,
+    hidden_cases,
 )
 
 

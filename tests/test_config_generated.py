@@ -91,7 +91,7 @@ def test_bad_configuration_exits_2_naming_file_and_key_without_network(
 def test_the_generated_cases_cover_every_class_of_mistake() -> None:
     kinds = Counter(case.kind for case in CASES)
     assert len(CASES) >= 400, len(CASES)
-    assert len(kinds) == 19 == len(GENERATORS), kinds
+    assert len(kinds) == 20 == len(GENERATORS), kinds
     assert min(kinds.values()) >= 7, kinds
     assert kinds["secret"] >= 20 and kinds["file"] >= 20 and kinds["unknown-key"] >= 25
 

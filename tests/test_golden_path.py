@@ -37,7 +37,12 @@ pytestmark = pytest.mark.timeout(60)
 
 LOGS = "gcloud run services logs read netra-backend-staging --limit 100"
 RESULT = "Staging is healthy."
-SHORT = {"checks": {"golden-path": {"deadline_s": 3}, "websocket-handshake": {"deadline_s": 3}}}
+SHORT = {
+    "checks": {
+        "golden-path": {"deadline_s": 3, "timeout_s": 2},
+        "websocket-handshake": {"deadline_s": 3, "timeout_s": 2},
+    }
+}
 PASSWORD_ENV = "RUNBOOK_TEST_USER_PASSWORD"
 SIM_PASSWORD = "sim-test-password-not-a-secret"  # simulator.netra_state.NetraUser's default
 LOGIN = {"golden_path": {"auth": "login", "password_env": PASSWORD_ENV}}

@@ -335,7 +335,9 @@ async def test_degraded_infrastructure_warns_with_the_diagnostics_in_evidence() 
 async def test_a_hanging_endpoint_is_an_error_within_its_timeout() -> None:
     with Simulator("healthy") as sim:
         sim.netra_state.health_faults["hang"] = HealthFault(service="frontend", path="/health", delay_seconds=30)
-        config = config_for(sim, {"timeouts": {"health_s": 0.3}, "checks": {"health-endpoints": {"deadline_s": 3}}})
+        config = config_for(
+            sim, {"timeouts": {"health_s": 0.3}, "checks": {"health-endpoints": {"deadline_s": 3, "timeout_s": 2}}}
+        )
         result = await health_endpoints.fn(config, None)
     assert result.status == Status.ERROR
     assert f"{FRONTEND} /health: no answer within 0.3 s" in result.summary

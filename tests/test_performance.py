@@ -145,7 +145,7 @@ async def test_a_slow_agent_is_cut_by_the_check_deadline() -> None:
     with Simulator("slow-agent") as sim:
         overrides = {
             "performance": {"health_probes": 2, "golden_path_probes": 3},
-            "checks": {"performance": {"deadline_s": 3}},
+            "checks": {"performance": {"deadline_s": 3, "timeout_s": 2}},
         }
         config = config_for(sim, overrides)
         result = await performance.fn(config, GoogleClients(config.gcp))

@@ -20,7 +20,13 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from runbook.config.models import RunbookConfig
-from runbook.config.validators import ENVIRONMENT_PATTERN, PATTERN_DESCRIPTIONS, RULE_ERROR
+from runbook.config.validators import (
+    ENVIRONMENT_PATTERN,
+    HIDDEN_TEXT_EXPECTED,
+    PATTERN_DESCRIPTIONS,
+    RULE_ERROR,
+    hidden_character_problems,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +76,7 @@ def _safe_name(text: str) -> str:
     """A file name or --env value as it can be printed: shortened, escaped when odd, hidden when secret-like."""
     if looks_like_secret(text):
         return "<a name that looks like a secret>"
-    shown = text if text.isprintable() else repr(text)
+    shown = text if text.isprintable() and text.isascii() else ascii(text)  # look-alike letters shown escaped
     return shown if len(shown) <= 200 else f"{shown[:180]}... ({len(text)} characters)"
 
 
@@ -182,7 +188,7 @@ def looks_like_secret(value: str) -> bool:
 def _describe_string(value: str, secret_key: bool) -> str:
     if secret_key or looks_like_secret(value):
         return SECRET_HIDDEN
-    text = repr(value)
+    text = ascii(value)  # non-ASCII escaped: a Cyrillic letter in a rejected name must not look like a Latin 'a'
     return text if len(text) <= 80 else f"{text[:60]}... ({len(value)} characters)"
 
 
@@ -336,15 +342,30 @@ def _problems(file: str, error: ValidationError) -> tuple[list[ConfigProblem], i
     return problems[:MAX_PROBLEMS], max(0, len(problems) - MAX_PROBLEMS)
 
 
+def _hidden_characters(file: str, data: dict[str, Any]) -> list[ConfigProblem]:
+    """A control character or bidi mark in any value: one problem at its key, saying which character and where."""
+    try:
+        found = hidden_character_problems(data)
+    except RecursionError:  # nested too deep: the model says so
+        return []
+    return [ConfigProblem(file, format_key(loc), HIDDEN_TEXT_EXPECTED, what) for loc, what in found]
+
+
 def parse_config(data: dict[str, Any], file: str = "<config>") -> RunbookConfig:
     """Validate already-parsed TOML data; raise ConfigError with every problem at once."""
+    hidden = _hidden_characters(file, data)
     try:
-        return RunbookConfig.model_validate(data)
+        config = RunbookConfig.model_validate(data)
     except ValidationError as error:
         problems, omitted = _problems(file, error)
-        raise ConfigError(problems, omitted) from None
+        keys = {problem.key for problem in hidden}  # one mistake, one message: the hidden character says it
+        problems = [*hidden, *(problem for problem in problems if problem.key not in keys)]
+        raise ConfigError(problems[:MAX_PROBLEMS], omitted + max(0, len(problems) - MAX_PROBLEMS)) from None
     except RecursionError:  # pydantic-core guards its own recursion; this is belt and braces for odd inputs
         raise ConfigError([ConfigProblem(file, "(top level)", "values nested a few levels deep", "deeper")]) from None
+    if hidden:
+        raise ConfigError(hidden[:MAX_PROBLEMS], max(0, len(hidden) - MAX_PROBLEMS))
+    return config
 
 
 def load_config(env: str, overrides: dict[str, Any] | None = None) -> RunbookConfig:

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
 from runbook.config.slack_models import SlackConfig, slack_value_problems
-from runbook.config.timeouts import PROFILE_TIMEOUTS, CheckOverride, Profile, Timeouts
+from runbook.config.timeouts import CHECK_IDS, PHASE_CHECKS, PROFILE_TIMEOUTS, CheckOverride, Profile, Timeouts
 from runbook.config.validators import (
     ENVIRONMENT_PATTERN,
     MAX_ITEMS,
@@ -41,24 +41,6 @@ from runbook.config.validators import (
     duplicate_errors,
     raise_rule_errors,
     rule_error,
-)
-
-CHECK_IDS = (
-    "vpc-connector",
-    "cloud-sql-instance",
-    "database-connectivity",
-    "secrets",
-    "load-balancer",
-    "service-drift",
-    "monitoring",
-    "cloud-run-ready",
-    "health-endpoints",
-    "websocket-handshake",
-    "redeploy",
-    "post-restore-monitoring",
-    "golden-path",
-    "performance",
-    "stakeholder-summary",
 )
 
 
@@ -153,6 +135,13 @@ class DatabaseConfig(Frozen):
         default="prefer", description="libpq sslmode for direct connections."
     )
 
+    @model_validator(mode="after")
+    def _one_password_source(self) -> "DatabaseConfig":
+        if self.password_env and self.password_block:
+            expected = "password_env or password_block, not both (which one is read would be undefined)"
+            raise_rule_errors("DatabaseConfig", [rule_error(("password_block",), expected, "both set")])
+        return self
+
 
 class SecretsConfig(Frozen):
     """The secrets that must exist in Secret Manager with an ENABLED latest version."""
@@ -197,6 +186,12 @@ class ServiceConfig(Frozen):
         default=None, description="Compute backend service fronting it (listed in [load_balancer] backend_services)."
     )
     traffic: Literal["latest", "any"] = Field(default="latest", description="Expected traffic: 100 % to latest.")
+
+    @field_validator("health_paths")
+    @classmethod
+    def _paths_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        raise_rule_errors("ServiceConfig", duplicate_errors(value, (), None, "health path"))
+        return value
 
 
 class BackendServicePolicy(Frozen):
@@ -366,8 +361,24 @@ class RunbookConfig(Frozen):
             if override.timeout_s is not None and override.timeout_s > self.check_deadline(check_id):
                 expected = f"at most the check's deadline ({self.check_deadline(check_id):g} s)"
                 problems.append(rule_error(("checks", check_id, "timeout_s"), expected, f"{override.timeout_s:g}"))
-        raise_rule_errors("RunbookConfig", problems)
+            elif override.deadline_s is not None and override.deadline_s < self.call_timeout(check_id):
+                expected = (
+                    f"at least the per-call timeout ({self.call_timeout(check_id):g} s, timeouts.api_call_s): one "
+                    "call must fit in the check; or set this check's timeout_s at most its deadline"
+                )
+                problems.append(rule_error(("checks", check_id, "deadline_s"), expected, f"{override.deadline_s:g}"))
+        raise_rule_errors("RunbookConfig", problems + self._something_checked())
         return self
+
+    def _something_checked(self) -> list[InitErrorDetails]:
+        """A phase whose every check is disabled would pass having looked at nothing: refused, naming the phase."""
+        problems = []
+        for phase, check_ids in PHASE_CHECKS.items():
+            if not any(self.check_enabled(check_id) for check_id in check_ids):
+                expected = f"at least one check of the {phase} phase enabled (a phase that checks nothing never passes)"
+                found = "every one disabled: " + ", ".join(f"checks.{check_id}" for check_id in check_ids)
+                problems.append(rule_error(("checks",), expected, found))
+        return problems
 
     def _unique_roles(self) -> list[InitErrorDetails]:
         # The golden path, health probes and the WebSocket use the backend and the auth service: one each.

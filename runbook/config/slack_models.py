@@ -12,6 +12,9 @@ from pydantic_core import InitErrorDetails
 from runbook.config.validators import (
     BLOCK_PATTERN,
     CHANNEL_PATTERN,
+    COMMAND_PATTERN,
+    DEPLOYMENT_PATTERN,
+    HANDLE_PATTERN,
     PATTERN_DESCRIPTIONS,
     SLACK_ID_HELP,
     EnvVarName,
@@ -33,7 +36,7 @@ class TeamRoute(Frozen):
         description="User-group id (S0123ABCD) or member id (U0123ABCD, W0123ABCD) to ping. " + SLACK_ID_HELP + "."
     )
     handle: str = Field(
-        pattern=r"^@?[A-Za-z0-9][A-Za-z0-9._-]{0,79}$",
+        pattern=HANDLE_PATTERN,
         description="Readable handle shown with the mention and where nobody is pinged, e.g. @infra-oncall.",
     )
     channel: str | None = Field(default=None, description="The team's own channel for a short pointer.")
@@ -44,7 +47,7 @@ class TeamRoute(Frozen):
         if isinstance(data, dict) and "mention" in data:
             raise ValueError(
                 "expected `id` (a Slack user-group id S... or member id U.../W...) and `handle` instead of "
-                f"`mention`, found mention = {data['mention']!r}: {SLACK_ID_HELP}"
+                f"`mention`, found mention = {data['mention']!a}: {SLACK_ID_HELP}"
             )
         return data
 
@@ -55,7 +58,7 @@ class TeamRoute(Frozen):
             return candidate
         raise ValueError(
             "expected a Slack user-group id (S0123ABCD) or member id (U0123ABCD, W0123ABCD), "
-            f"found {value!r}: {SLACK_ID_HELP}"
+            f"found {value!a}: {SLACK_ID_HELP}"
         )
 
     @field_validator("handle")
@@ -87,9 +90,7 @@ class ChatOpsConfig(Frozen):
         default="SLACK_APP_TOKEN", description="Env var with the app-level token (xapp-..., scope connections:write)."
     )
     app_token_block: str | None = Field(default=None, description="Prefect Secret block with the app-level token.")
-    command: str = Field(
-        default="/runbook", pattern=r"^/[a-z0-9_-]{1,31}$", description="The slash command the app defines."
-    )
+    command: str = Field(default="/runbook", pattern=COMMAND_PATTERN, description="The slash command the app defines.")
     runners: tuple[str, ...] = Field(
         default=(),
         description="Who may start runs (slash command, Rerun button): ids like `approvers`; empty: anyone in the "
@@ -102,7 +103,7 @@ class ChatOpsConfig(Frozen):
     )
     deployment: str = Field(
         default="staging-handoff/manual",
-        pattern=r"^[^/\s]+/[^/\s]+$",
+        pattern=DEPLOYMENT_PATTERN,
         description="The deployment a slash command or a Rerun button starts (flow name/deployment name).",
     )
 
@@ -117,7 +118,7 @@ class ChatOpsConfig(Frozen):
             if candidate is None:
                 raise ValueError(
                     "expected Slack member ids (U0123ABCD, W0123ABCD) or user-group ids (S0123ABCD), "
-                    f"found {item!r}: {SLACK_ID_HELP}"
+                    f"found {item!a}: {SLACK_ID_HELP}"
                 )
             ids.append(candidate)
         return tuple(dict.fromkeys(ids))

@@ -10,6 +10,32 @@ from pydantic import Field, model_validator
 
 from runbook.config.validators import Frozen, Seconds, raise_rule_errors, rule_error
 
+# Every check id, in plan order (the catalog, runbook/catalog.py, says what each is).
+CHECK_IDS = (
+    "vpc-connector",
+    "cloud-sql-instance",
+    "database-connectivity",
+    "secrets",
+    "load-balancer",
+    "service-drift",
+    "monitoring",
+    "cloud-run-ready",
+    "health-endpoints",
+    "websocket-handshake",
+    "redeploy",
+    "post-restore-monitoring",
+    "golden-path",
+    "performance",
+    "stakeholder-summary",
+)
+# The checks of each phase that look at something (the redeploy runs only when asked for, the stakeholder summary
+# only tells): a phase with all of them disabled would report `passed` having checked nothing.
+PHASE_CHECKS = {
+    "infrastructure": CHECK_IDS[:7],
+    "restoration": ("cloud-run-ready", "health-endpoints", "websocket-handshake", "post-restore-monitoring"),
+    "business": ("golden-path", "performance"),
+}
+
 
 class Profile(StrEnum):
     """Infrastructure-aware timeout profiles of the handoff plan."""

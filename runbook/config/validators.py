@@ -8,6 +8,7 @@ the base of every model, holds the policy they all share: strict, immutable, unk
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -45,6 +46,9 @@ ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9-]*$"
 DB_IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.@$+-]*$"
 PROJECT_NUMBER_PATTERN = r"^[0-9]{6,20}$"
 CHANNEL_PATTERN = r"^(#?[a-z0-9_][a-z0-9_.-]{0,79}|[CGDZ][A-Z0-9]{8,20})$"
+HANDLE_PATTERN = r"^@?[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
+COMMAND_PATTERN = r"^/[a-z0-9_-]{1,31}$"
+DEPLOYMENT_PATTERN = r"^[^/\s]+/[^/\s]+$"
 
 PATTERN_DESCRIPTIONS: dict[str, str] = {
     RESOURCE_PATTERN: "a resource name: lowercase letters, digits and '-', starting with a letter (e.g. staging-vpc)",
@@ -66,9 +70,45 @@ PATTERN_DESCRIPTIONS: dict[str, str] = {
     DB_IDENTIFIER_PATTERN: "a PostgreSQL name: letters, digits and _ . @ $ + -, starting with a letter or '_'",
     PROJECT_NUMBER_PATTERN: "the project number: 6 to 20 digits, as a string",
     CHANNEL_PATTERN: "a Slack channel: #name (lowercase, digits, '-', '_', '.') or a channel id such as C0123ABCD",
+    HANDLE_PATTERN: (
+        "a handle people read, such as @infra-oncall: '@' then up to 80 letters, digits, '.', '_' or '-' (no spaces)"
+    ),
+    COMMAND_PATTERN: "a slash command such as /runbook: '/' then 1-31 lowercase letters, digits, '_' or '-'",
+    DEPLOYMENT_PATTERN: "a deployment as flow/deployment, such as staging-handoff/manual (no spaces)",
 }
 
 RULE_ERROR = "config_rule"
+
+# Characters no value of an environment file may hold, whatever the key: C0 and C1 controls (NUL, tab, line breaks,
+# escape...), DEL, and the invisible marks that reorder or hide text (bidi overrides and isolates, U+202E among them).
+# A path, a name, a handle or a message with one of them either breaks a request later or shows something else than
+# it is (a line forged in a Slack message, a name that reads backwards).
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_HIDDEN = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_BIDI}]")
+_CONTROL_NAMES = {"\x00": "NUL", "\t": "a tab", "\n": "a line feed", "\r": "a carriage return", "\x1b": "escape"}
+HIDDEN_TEXT_EXPECTED = "text without control characters or bidirectional marks (NUL, tabs, line breaks, U+202E...)"
+
+
+def hidden_character(value: str) -> str | None:
+    """What is wrong with `value`: its first control character or bidi mark, named, with its position; else None."""
+    found = _HIDDEN.search(value)
+    if found is None:
+        return None
+    char = found.group()
+    name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "a control character").lower()
+    return f"U+{ord(char):04X} ({name}) at character {found.start() + 1}"
+
+
+def hidden_character_problems(data: object, loc: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+    """(key, what) for every string value of the file's data holding a control character or bidi mark."""
+    if isinstance(data, str):
+        found = hidden_character(data)
+        return [(loc, found)] if found else []
+    if isinstance(data, dict):
+        return [p for key, value in data.items() for p in hidden_character_problems(value, (*loc, str(key)))]
+    if isinstance(data, list | tuple) and len(data) <= MAX_SECRETS:  # a longer array is refused for its length
+        return [p for index, value in enumerate(data) for p in hidden_character_problems(value, (*loc, index))]
+    return []
 
 
 def rule_error(

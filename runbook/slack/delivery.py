@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from runbook.config.env_values import token_problem
 from runbook.config.models import RunbookConfig
 from runbook.slack.block_kit import SlackMessage
 from runbook.slack.evidence import redact_text
@@ -141,6 +142,11 @@ def _error_code(error: BaseException) -> str:
     return f"connection_error ({type(error).__name__})"
 
 
+def _env_where(name: str) -> str:
+    """`env SLACK_BOT_TOKEN` (not set), or `env SLACK_BOT_TOKEN set but empty`: two mistakes, two fixes."""
+    return f"env {name} set but empty" if name in os.environ else f"env {name}"
+
+
 class SlackDelivery:
     """Sends a run's Slack messages: decides once how (bot token, webhook or off), then every call through `deliver`.
 
@@ -194,6 +200,10 @@ class SlackDelivery:
         if not self.slack.enabled:
             self.note("setup", "Slack disabled in the configuration ([slack] enabled = false)")
             return "off"
+        unusable = self._unusable_credential()
+        if unusable:
+            self.note("setup", f"Slack off: {unusable}")
+            return "off"
         token = await self._token()
         if token:
             self._secret = token
@@ -207,11 +217,20 @@ class SlackDelivery:
             self._scrub_values = self._secret_values(self._secret)
             await asyncio.to_thread(importlib.import_module, "slack_sdk.webhook.async_client")
             return "webhook"
-        where = [f"env {self.slack.token_env}"] if self.slack.token_env else []
+        where = [_env_where(self.slack.token_env)] if self.slack.token_env else []
         where += [f"Secret block {self.slack.token_block}"] if self.slack.token_block else []
-        where += [f"env {self.slack.webhook_url_env}"] if self.slack.webhook_url_env else []
+        where += [_env_where(self.slack.webhook_url_env)] if self.slack.webhook_url_env else []
         self.note("setup", f"Slack off: no bot token or webhook URL found ({', '.join(where) or 'none configured'})")
         return "off"
+
+    def _unusable_credential(self) -> str | None:
+        """A bot token or webhook URL variable that is set but cannot be sent (a line break, a space): said as such,
+        never as the connection error the HTTP client would raise for it."""
+        for name in (self.slack.token_env, self.slack.webhook_url_env):
+            problem = token_problem(os.environ.get(name) or "") if name else None
+            if problem:
+                return f"environment variable {name} {problem}"
+        return None
 
     async def _token(self) -> str | None:
         """The bot token from its environment variable, else from the Prefect Secret block (only when configured)."""

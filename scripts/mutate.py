@@ -267,7 +267,7 @@ SETS = (
             "runbook/config/slack_models.py:TeamRoute._at_handle",
             "runbook/config/slack_models.py:ChatOpsConfig._slack_ids",
         ),
-        ("tests/test_config.py", "tests/test_config_edges.py"),
+        ("tests/test_config.py", "tests/test_config_edges.py", "tests/test_config_generated.py"),
     ),
     MutationSet(
         "redaction",

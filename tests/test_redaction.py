@@ -45,6 +45,8 @@ def test_key_words_split_on_case_and_punctuation(key: object, words: list[str]) 
         "secret",
         "client_secret",
         "secret_value",
+        "my_secret_value",
+        "x-set-cookie",
         "credentials",
         "passphrase",
         "pwd",
@@ -107,6 +109,7 @@ def test_values_under_secret_keys_are_redacted_in_nested_lists_and_dicts_boolean
         ("pw is abcdef here", ("abcdef",), f"pw is {REDACTED} here"),
         ("pw is abcde here", ("abcde",), "pw is abcde here"),  # shorter than 6: too common to scrub
         ("abcdefgh and abcdef", ("abcdef", "abcdefgh"), f"{REDACTED} and {REDACTED}"),  # longest first
+        ("key a-secret-value", ("secret", "a-secret-value"), f"key {REDACTED}"),  # by length, not alphabet
         ("postgresql://app:s3cr3t@10.0.0.3/db", (), f"postgresql://app:{REDACTED}@10.0.0.3/db"),
         ("see http://host:8080/path", (), "see http://host:8080/path"),
         ("xoxb-123-abc and xapp-1-A", (), f"{REDACTED} and {REDACTED}"),

@@ -95,7 +95,13 @@ async def _run_phase(
             names = [service.name for service in config.services]
             from runbook.slack.approval_post import announce  # the approvers asked in Slack, with [slack.chatops]
 
-            approval = await request_approval(config.name, names, parameters.approval_timeout_s, announce)
+            async def announce_and_link(run_id: str, given: dict[str, Any], services: list[str], wait_s: int) -> Any:
+                posted = await announce(run_id, given, services, wait_s)
+                if posted is not None and posted.link:  # the run's parent message links to the request
+                    await slack.approval_requested(posted.link)
+                return posted
+
+            approval = await request_approval(config.name, names, parameters.approval_timeout_s, announce_and_link)
             if config.slack.chatops is None:  # with ChatOps the approval message itself shows the decision
                 await slack.approval_decided(approval.reason, approval.approved)
         return await service_restoration(

@@ -126,6 +126,21 @@ def test_the_reminder_comes_ten_minutes_before_or_at_three_quarters_of_a_short_w
     assert reminder_lead_s(120) == 30
 
 
+# --- the run's parent message links to the approval request ----------------------------------------------------------
+
+
+def test_the_parent_message_links_to_the_approval_request_and_remembers_it() -> None:
+    from runbook.slack.parent_message import Progress, new_progress, parent_message
+
+    progress = new_progress("sim", "manual", [Phase.restoration], None, datetime.now(UTC))
+    progress.approval_url = "https://sim.slack.com/archives/C0STGDEPLOY/p1732900000000200"
+    context = json.dumps(parent_message(progress).payload()["blocks"][1])
+    assert "<https://sim.slack.com/archives/C0STGDEPLOY/p1732900000000200|Redeploy approval request>" in context
+    assert Progress.from_dict(progress.to_dict()).approval_url == progress.approval_url
+    progress.approval_url = "javascript:alert(1)"  # only a Slack permalink is linked
+    assert "Redeploy approval request" not in json.dumps(parent_message(progress).payload()["blocks"][1])
+
+
 # --- expired / rejected / failed in the report, the artifacts and the stakeholder words ------------------------------
 
 

@@ -187,6 +187,10 @@ async def test_prefect_slow_resuming_at_once_then_unknown_then_the_decision(worl
         assert redeploy.evidence["approval"]["decision"] == "approved in Slack"
         final = current(sim, message)
         assert f"*Approved* by <@{MEMBER}> in Slack" in text_of(final)
+        link = f"https://netra-sim.slack.com/archives/{message['channel']}/p{message['ts'].replace('.', '')}"
+        assert f"<{link}|Redeploy approval request>" in text_of(
+            current(sim, {**message["thread"], "channel": message["channel"]})
+        )  # the parent links
         assert not any(b.get("block_id") in (APPROVAL_BLOCK, STATUS_BLOCK) for b in final["blocks"])
 
 

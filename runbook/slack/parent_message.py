@@ -88,6 +88,7 @@ class Progress:
     duration_s: float | None = None
     stakeholder_posted: bool = False
     rerun_phase: str = ""  # a failed run's first failed phase: a "Rerun" button (when the Slack bot runs)
+    approval_url: str = ""  # the redeploy's approval request in Slack (its permalink): the parent links to it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +116,7 @@ class Progress:
             stakeholder_posted=data.get("stakeholder_posted") is True,
             rerun_phase=str(data.get("rerun_phase", "")),
             waiting=str(data.get("waiting", "")),
+            approval_url=str(data.get("approval_url") or ""),
         )
 
 
@@ -184,6 +186,8 @@ def _context_line(progress: Progress, now: datetime) -> str:
     parts = [f"Trigger: {escape(trigger)}", f"{word} {duration_text(_elapsed(progress, now))}"]
     if progress.run_url:
         parts.append(f"<{progress.run_url}|Prefect flow run>")
+    if progress.approval_url.startswith("https://"):
+        parts.append(f"<{progress.approval_url}|Redeploy approval request>")
     return " · ".join(parts)
 
 

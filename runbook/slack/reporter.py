@@ -108,6 +108,10 @@ class SlackReporter:
         """A thread reply with the redeploy decision (who, how, the note), approved or not."""
         await self._guard("approval_decided", self._approval_decided(words, approved))
 
+    async def approval_requested(self, url: str) -> None:
+        """The redeploy's approval request was posted in Slack (`url`, its permalink): the parent links to it."""
+        await self._guard("approval_requested", self._approval_requested(url))
+
     async def run_crashed(self, message: str, cancelled: bool = False) -> None:
         """Say on the parent message that the run crashed or was cancelled (works from a fresh process too)."""
         await self._guard("run_crashed", self._run_crashed(message, cancelled))
@@ -142,6 +146,12 @@ class SlackReporter:
         await self.delivery.deliver(
             "chat.postMessage", self._parent.channel, message, purpose="approval", thread_ts=self._parent.ts
         )
+
+    async def _approval_requested(self, url: str) -> None:
+        if not await self.delivery.ready() or self.delivery.mode != "api":
+            return
+        (await self._current_progress()).approval_url = url
+        await self._show_parent("parent-update")
 
     async def _set_phase(self, phase: Phase, line: PhaseLine) -> None:
         if not await self.delivery.ready():

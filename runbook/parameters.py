@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from runbook.config.files import available_environments
+from runbook.config.validators import HIDDEN_TEXT_EXPECTED, hidden_character
 from runbook.results import Phase
 
 # The environments a deployment may choose (a dropdown in the UI; the server refuses anything else). The CLI may also
@@ -42,12 +43,25 @@ SlackQuiet = Annotated[
     bool,
     Field(description="Quiet Slack: a passing run updates one message and mentions nobody (off: the environment's)."),
 ]
+
+
+def _one_line(value: str) -> str:
+    """Text that goes into Slack and run names whole: a line break would forge a line, a bidi mark reorder it."""
+    found = hidden_character(value)
+    if found:
+        raise ValueError(f"expected {HIDDEN_TEXT_EXPECTED}, found {found}")
+    return value
+
+
 SlackChannel = Annotated[
     str,
     Field(max_length=80, description="Slack channel for this run's parent message (empty: the environment's)."),
+    AfterValidator(_one_line),
 ]
 Trigger = Annotated[
-    str, Field(min_length=1, max_length=120, description="What started the run (nightly, manual, cli, slack:<@U…>).")
+    str,
+    Field(min_length=1, max_length=120, description="What started the run (nightly, manual, cli, slack:<@U…>)."),
+    AfterValidator(_one_line),
 ]
 
 

@@ -26,6 +26,14 @@ PHASE_WORDS = {
     PhaseStatus.skipped: "skipped",
 }
 
+# Verdicts in words, for people (titles, descriptions, log lines, the terminal); the JSON keeps the values.
+VERDICT_WORDS = {
+    "passed": "passed",
+    "passed_with_warnings": "passed with warnings",
+    "failed": "failed",
+    "interrupted": "interrupted",
+}
+
 VERDICT_STYLE = {
     "passed": "bold green",
     "passed_with_warnings": "bold yellow",
@@ -88,7 +96,8 @@ def print_report(report: RunReport, console: Console) -> None:
     style = VERDICT_STYLE[report.verdict.value]
     why = f", by {report.interrupted_by}, {len(report.phases)} phase(s) finished" if report.interrupted else ""
     console.print(
-        f"[{style}]verdict: {report.verdict.value}[/] ({report.environment}, {report.duration_s:.1f} s{why})",
+        f"[{style}]verdict: {VERDICT_WORDS[report.verdict.value]}[/] ({report.environment}, "
+        f"{report.duration_s:.1f} s{why})",
         highlight=False,
     )
 
@@ -96,7 +105,7 @@ def print_report(report: RunReport, console: Console) -> None:
 def status_matrix_markdown(report: RunReport) -> str:
     """The table people used to paste into issues: component, status, performance, readiness."""
     lines = [
-        f"# Staging handoff: {report.environment}: {report.verdict.value}",
+        f"# Staging handoff: {report.environment}: {VERDICT_WORDS[report.verdict.value]}",
         "",
         f"Started {report.started_at:%Y-%m-%d %H:%M:%S %Z}, took {report.duration_s:.1f} s.",
         "",
@@ -112,6 +121,7 @@ def status_matrix_markdown(report: RunReport) -> str:
                 f"| {check.title} (`{check.id}`, {check.severity.value}) | {status} | "
                 f"{_performance(check)} | {_readiness(check)} |"
             )
+        lines += _approvals(phase)
         problems = [c for c in phase.checks if c.problem]
         if problems:
             lines += ["", "### What to fix", ""]
@@ -125,6 +135,20 @@ def status_matrix_markdown(report: RunReport) -> str:
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def _approvals(phase: PhaseResult) -> list[str]:
+    """The decision behind an approved (or declined) redeploy: how, who and the note, as the checks table has it."""
+    lines = []
+    for check in phase.checks:
+        approval = check.evidence.get("approval")
+        if not isinstance(approval, dict) or not approval:
+            continue
+        who = f" by {approval['approved_by']}" if approval.get("approved_by") else ""
+        note = f"; note: {approval['note']}" if approval.get("note") else ""
+        said = " ".join((str(approval.get("decision", "")) + who + note).split())  # one line, whatever was typed
+        lines.append(f"- **{check.title}** (`{check.id}`): {_md(said)}")
+    return ["", *lines] if lines else []
 
 
 def checks_table(phases: list[PhaseResult] | tuple[PhaseResult, ...]) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from runbook.app.interrupts import Interrupts
     from runbook.app.prefect_server import PrefectServer
     from runbook.config.models import RunbookConfig
+    from runbook.parameters import HandoffParameters
 
 app = typer.Typer(
     name="runbook",
@@ -165,17 +166,31 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; call nothing.")] = False,
     redeploy: Annotated[bool, typer.Option(help="Roll a new revision of each service in phase 2 (mutates).")] = False,
     approve: Annotated[bool, typer.Option(help="Approve the redeploy up front (required with --redeploy).")] = False,
-    approval_timeout: Annotated[int, typer.Option(help="Seconds to wait for approval in the UI.", min=30)] = 3600,
+    approval_timeout: Annotated[int, typer.Option(help="Seconds to wait for approval in the UI (30-86400).")] = 3600,
     trigger: Annotated[str, typer.Option(help="What started the run, for reports and Slack.")] = "cli",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's own logs.")] = False,
 ) -> None:
     """Run the handoff plan against an environment and print the component status matrix."""
+    from runbook.app.arguments import ArgumentError, check_output_paths, run_parameters
+
+    phases = _phases([*(phase or []), *(more_phases or [])])
+    try:  # every argument before anything starts: one line, exit 2
+        parameters = run_parameters(
+            environment=env,  # a name in environments/ or a path: the flow loads it again, in its own process
+            phases=[p.value for p in phases],
+            redeploy=redeploy,
+            approval_timeout_s=approval_timeout,
+            trigger=trigger,
+        )
+        check_output_paths(report, junit)
+    except ArgumentError as error:
+        errors.print(str(error), markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from None
     try:
         config = load_config(env)  # nothing touches the network before the config is valid
     except ConfigError as error:
         _print_config_error(error)
         raise typer.Exit(EXIT_USAGE) from None
-    phases = _phases([*(phase or []), *(more_phases or [])])
     if dry_run:
         from runbook.plan import render_plan
 
@@ -206,7 +221,7 @@ def run(
                 from runbook.check_task import story_off_the_console
 
                 story_off_the_console()
-            outcome = _run_flow(config, env, phases, redeploy, approve, approval_timeout, trigger, server, interrupts)
+            outcome = _run_flow(config, parameters, approve, server, interrupts)
         except PrefectServerError as error:
             errors.print(f"[red]{error}[/]", markup=True, soft_wrap=True)
             raise typer.Exit(EXIT_FAILED) from None
@@ -224,22 +239,21 @@ def run(
         from runbook.report import print_report
 
         print_report(result, console)
-    if report:
-        from runbook.report import write_json
+    from runbook.app.arguments import EXIT_NOT_WRITTEN, write_outputs
 
-        write_json(result, report)
-        console.print(f"JSON report: {report}")
-    if junit:
-        from runbook.report import junit_xml
-
-        junit.write_text(junit_xml(result))
-        console.print(f"JUnit XML: {junit}")
+    written, not_written = write_outputs(result, report, junit)
+    for line in written:
+        console.print(line, markup=False)
+    for line in not_written:
+        errors.print(line, markup=False, soft_wrap=True)
     if outcome.signal_name:
         # Check threads blocked in a Google call would hold a normal interpreter exit: the report is written, the
         # server stopped and Slack told, so leave now with the shell's code for the signal (130 INT, 143 TERM).
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_CODES[signal.Signals[outcome.signal_name]])
+    if not_written:
+        raise typer.Exit(EXIT_NOT_WRITTEN)
     raise typer.Exit(EXIT_FAILED if result.verdict.value == "failed" else EXIT_PASSED)
 
 
@@ -265,26 +279,13 @@ def _import_flows_in_background() -> None:
 
 def _run_flow(
     config: "RunbookConfig",
-    env: str,
-    phases: list[PhaseName],
-    redeploy: bool,
+    parameters: "HandoffParameters",
     approve: bool,
-    approval_timeout: int,
-    trigger: str,
     server: "PrefectServer",
     interrupts: "Interrupts",
 ) -> "RunOutcome":
     from runbook.app.execute import execute
-    from runbook.parameters import HandoffParameters
-    from runbook.results import Phase
 
-    parameters = HandoffParameters(
-        environment=env,  # a name in environments/ or a path: the flow loads it again, in its own process
-        phases=[Phase(p.value) for p in phases],
-        redeploy=redeploy,
-        approval_timeout_s=approval_timeout,
-        trigger=trigger,
-    )
     console.print(
         f"[bold]staging-runbook[/]: {config.name} ({config.gcp.project}), phases: "
         f"{', '.join(p.value for p in parameters.phases)} (Prefect: {server.source})"

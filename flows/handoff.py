@@ -34,6 +34,7 @@ from runbook.parameters import (
     SlackChannel,
     SlackQuiet,
     Trigger,
+    generated_name,
     run_name,
 )
 from runbook.phases import (
@@ -45,9 +46,10 @@ from runbook.phases import (
     skipped_phase,
 )
 from runbook.plan import plan_text
-from runbook.report import checks_table, status_matrix_markdown
+from runbook.report import PHASE_WORDS, VERDICT_WORDS, checks_table, status_matrix_markdown
 from runbook.results import PHASE_TITLES, Phase, PhaseResult, PhaseStatus, RunReport
 from runbook.slack.reporter import SlackReporter
+from runbook.slack.stakeholder_messages import stakeholder_summary
 
 # A worker's flow-run process imports this module first: the Google client libraries start loading now, while
 # Prefect loads and creates the run (once per process; the CLI and the flow body ask again and get the same thread).
@@ -55,9 +57,14 @@ preload_in_background()
 
 
 def handoff_run_name() -> str:
-    """`staging · nightly · 2026-12-01 10:00 UTC`: the environment, what started the run, and when."""
+    """`staging · nightly · 2026-12-01 10:00 UTC`: the environment, what started the run, and when.
+
+    A name typed in the UI's Custom run (anything but the two words Prefect makes up) is the operator's: kept.
+    """
     from prefect.runtime import flow_run
 
+    if flow_run.name and not generated_name(str(flow_run.name)):
+        return str(flow_run.name)
     parameters = flow_run.parameters or {}
     when = flow_run.scheduled_start_time or datetime.now(UTC)
     return run_name(str(parameters.get("environment") or "staging"), str(parameters.get("trigger") or "manual"), when)
@@ -138,7 +145,7 @@ def log_phase(result: PhaseResult) -> None:
         return
     level = {PhaseStatus.failed: 40, PhaseStatus.passed_with_warnings: 30}.get(result.status, 20)
     problems = [c for c in result.checks if c.problem]
-    counts = (title, result.status.value, len(result.checks), len(problems))
+    counts = (title, PHASE_WORDS[result.status], len(result.checks), len(problems))
     logger.log(level, "%s %s (%d checks, %d problem(s))", *counts, extra=RUN_STORY)
     for check in problems:
         logger.log(level, "  %s", outcome_line(check), extra=RUN_STORY)
@@ -150,13 +157,20 @@ async def publish_report(report: RunReport) -> None:
     await acreate_markdown_artifact(
         key=f"{report.environment}-handoff-report",
         markdown=status_matrix_markdown(report),
-        description=f"Staging handoff {report.environment}: {report.verdict.value}",
+        description=f"Staging handoff {report.environment}: {VERDICT_WORDS[report.verdict.value]}",
     )
     await acreate_table_artifact(
         key=f"{report.environment}-handoff-checks",
         table=checks_table(report.phases),
         description="Every check of the run",
     )
+    summary = stakeholder_summary(report)
+    if summary:  # the business subflow has it; the run the operator started shows it too
+        await acreate_markdown_artifact(
+            key=f"{report.environment}-handoff-stakeholder-summary",
+            markdown=summary,
+            description="Summary for stakeholders, as the business phase composed it",
+        )
 
 
 def _config_for(parameters: HandoffParameters) -> RunbookConfig:
@@ -281,7 +295,7 @@ async def _handoff(
             log_phase(result)
             results.append(result)
             if blocked is None:  # each phase's table on the run the operator started, too
-                await publish_phase_artifact(config.name, result, keyed=False)
+                await publish_phase_artifact(config.name, result, on_handoff=True)
             await slack.phase_finished(result)
             if result.status == PhaseStatus.failed and blocked is None:
                 blocked = result.failure_reason()

@@ -4,6 +4,8 @@ The flow `staging-handoff` takes these fields as top-level parameters, so the Cu
 `prefect deployment run staging-handoff/manual -p environment=local` works; inside, they become this one model.
 """
 
+import functools
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -101,3 +103,30 @@ def run_name(environment: str, trigger: str, when: datetime) -> str:
     The CLI may pass a path as the environment: its file name stands for it.
     """
     return f"{Path(environment).stem} · {trigger} · {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+@functools.cache
+def _slug_words() -> tuple[frozenset[str], frozenset[str]] | None:
+    """The adjectives and animals Prefect draws a run's made-up name from (coolname's lists), or None without them."""
+    try:
+        import coolname
+
+        data = Path(coolname.__file__).parent / "data"
+
+        def words(*lists: str) -> frozenset[str]:
+            lines = (line.strip() for name in lists for line in (data / f"{name}.txt").read_text().splitlines())
+            return frozenset(line for line in lines if re.fullmatch("[a-z]+", line))
+
+        adjectives = words("adjective", "adjective_near", "noun_adjective", "prefix", "size")
+        return adjectives, words("animal", "animal_breed", "animal_legendary")
+    except Exception:  # another coolname: any two lowercase words count as made up
+        return None
+
+
+def generated_name(name: str) -> bool:
+    """A flow run name Prefect made up (`furious-jackalope`: a run created without one), not one somebody typed."""
+    first, dash, second = name.partition("-")
+    if not dash or not re.fullmatch("[a-z]+", first) or not re.fullmatch("[a-z]+", second):
+        return False
+    words = _slug_words()
+    return words is None or (first in words[0] and second in words[1])

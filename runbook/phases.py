@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from runbook.catalog import phase_checks
 from runbook.checks import skipped
-from runbook.report import checks_table
+from runbook.report import PHASE_WORDS, checks_table
 from runbook.results import PHASE_TITLES, CheckResult, Phase, PhaseResult, PhaseStatus, Status, gate
 
 T = TypeVar("T")
@@ -144,19 +144,21 @@ def refused_phase(phase: Phase, reason: str) -> PhaseResult:
     return PhaseResult(phase=phase, status=PhaseStatus.failed, checks=(error,))
 
 
-async def publish_phase_artifact(environment: str, result: PhaseResult, keyed: bool = True) -> None:
-    """A table artifact of the phase's checks.
+async def publish_phase_artifact(environment: str, result: PhaseResult, on_handoff: bool = False) -> None:
+    """A table artifact of the phase's checks, versioned by key (one version per run).
 
-    Keyed (the phase flow's own): versioned by key, one key per environment and phase. Unkeyed: the copy the
-    handoff attaches to the run the operator started, so its Artifacts tab shows every phase.
+    The phase flow's own is `<env>-<phase>-checks`; the copy the handoff attaches to the run the operator started
+    (`on_handoff`), so that its Artifacts tab shows every phase, is `<env>-handoff-<phase>-checks`: titled in the UI
+    like the run's other artifacts (`<env>-handoff-report`, `<env>-handoff-checks`), never an untitled card.
     """
     from prefect.artifacts import acreate_table_artifact
 
     rows: list[dict[str, Any]] = checks_table([result])
+    words = f"{PHASE_TITLES[result.phase]} ({environment}): {PHASE_WORDS[result.status]} ({len(rows)} checks)"
     await acreate_table_artifact(
-        key=f"{environment}-{result.phase.value}-checks" if keyed else None,
+        key=f"{environment}-{'handoff-' if on_handoff else ''}{result.phase.value}-checks",
         table=rows,
-        description=f"{PHASE_TITLES[result.phase]} ({environment}): {result.status.value} ({len(rows)} checks)",
+        description=f"{words}, as the phase's subflow recorded it" if on_handoff else words,
     )
 
 
@@ -171,12 +173,14 @@ def run_tags(*extra: str) -> Iterator[None]:
 
 
 def phase_run_name(phase: Phase) -> Callable[[], str]:
-    """A phase flow's run name: `infrastructure · staging` (the phase, then the environment)."""
+    """A phase flow's run name: `infrastructure · staging · 2026-12-01 10:00 UTC` (the phase, the environment, when:
+    the artifact history of a key lists runs by name, and the same name every night would say nothing)."""
 
     def name() -> str:
         from prefect.runtime import flow_run
 
         environment = Path(str((flow_run.parameters or {}).get("environment") or "staging")).stem
-        return f"{phase.value} · {environment}"
+        when = flow_run.scheduled_start_time or datetime.now(UTC)
+        return f"{phase.value} · {environment} · {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
     return name

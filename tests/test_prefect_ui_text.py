@@ -7,8 +7,12 @@ tests/test_prefect_ui.py.
 
 from datetime import UTC, datetime
 
+import pytest
 from rich.console import Console
 
+from runbook.app.serve import deployment_specs
+from runbook.config.files import PROJECT_ROOT
+from runbook.parameters import generated_name
 from runbook.report import print_report, status_matrix_markdown
 from runbook.results import CheckResult, Phase, PhaseResult, PhaseStatus, RunReport, Severity, Status
 
@@ -64,3 +68,21 @@ def test_a_rejected_redeploy_says_who_rejected_it_and_why() -> None:
     assert "- **Redeploy** (`redeploy`): rejected in Slack by <@U0SIMLEAD01>; note: not now" in status_matrix_markdown(
         run
     )
+
+
+@pytest.mark.parametrize("file", ["prefect.yaml", "prefect-cloud-run.yaml"])
+def test_a_schedules_timezone_is_said_in_the_deployments_description(file: str) -> None:
+    """The UI's deployment page shows the description; it does not show a cron schedule's timezone everywhere."""
+    scheduled = [spec for spec in deployment_specs(PROJECT_ROOT / "deployments" / file) if spec.schedules]
+    assert scheduled
+    for spec in scheduled:
+        for schedule in spec.schedules:
+            assert f"02:00 {schedule['timezone']}" in spec.description, spec.description
+
+
+def test_a_name_prefect_made_up_is_told_from_one_somebody_typed() -> None:
+    from prefect.utilities.names import generate_slug
+
+    assert all(generated_name(generate_slug(2)) for _ in range(2000))
+    for typed in ("hotfix-check", "rollback after INC-1278", "staging · manual · 2026-12-01 10:00 UTC", "Brave-Lion"):
+        assert not generated_name(typed), typed

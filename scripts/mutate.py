@@ -307,6 +307,13 @@ EQUIVALENT: dict[tuple[str, str], str] = {
         )
         for old, new in (("'XX_XX'", "' '"), ("'_'", "'XX XX'"))
     },
+    **{
+        ("RunbookConfig._known_checks", f"raise_rule_errors({title}, unknown)"): (
+            "the title of errors raised inside a field validator is not shown: pydantic reports them under the "
+            "model's own title (RunbookConfig), each at its key"
+        )
+        for title in ("None", '"XXchecksXX"', '"CHECKS"')
+    },
     (
         "ChatOpsBot.start_run",
         'async def start_run(self, user: str, command: Command, channel: str, channel_name: str = "XXXX") -> str:',

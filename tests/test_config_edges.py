@@ -237,3 +237,33 @@ def test_the_golden_path_needs_the_credentials_of_its_auth_mode(
         GoldenPathConfig(email="e2e@netrasystems.ai", **fields)
     ((loc, message),) = errors(raised)
     assert loc == problem[0] and message.startswith(f"expected {problem[1]}")
+
+
+# --- [checks] -----------------------------------------------------------------------------------------------------
+
+
+def local_with(checks: dict[str, Any]) -> Any:
+    from runbook.config.files import PROJECT_ROOT, deep_merge, read_toml
+    from runbook.config.models import RunbookConfig
+
+    data = deep_merge(read_toml(PROJECT_ROOT / "environments" / "local.toml"), {"checks": checks})
+    return RunbookConfig.model_validate(data)
+
+
+def test_an_unknown_check_id_is_named_in_its_first_80_characters() -> None:
+    with pytest.raises(ValidationError) as raised:
+        local_with({"vpc-conector": {"enabled": False}, "x" * 100: {"enabled": False}})
+    found = [(loc, message.rsplit(", found ", 1)[1]) for loc, message in errors(raised)]
+    assert found == [(("checks", "vpc-conector"), "'vpc-conector'"), (("checks", "x" * 100), repr("x" * 100)[:80])]
+    assert errors(raised)[0][1].startswith("expected a check id, one of vpc-connector, cloud-sql-instance, ")
+
+
+def test_a_checks_overrides_apply_to_it_alone() -> None:
+    config = local_with({"secrets": {"timeout_s": 3, "deadline_s": 20}, "monitoring": {"enabled": False}})
+    defaults = (config.timeouts.api_call_s, config.timeouts.check_deadline_s)
+    assert (config.call_timeout("secrets"), config.check_deadline("secrets")) == (3.0, 20.0)
+    assert (config.call_timeout("vpc-connector"), config.check_deadline("vpc-connector")) == defaults
+    assert (config.call_timeout("monitoring"), config.check_deadline("monitoring")) == defaults
+    assert [config.check_enabled(c) for c in ("monitoring", "secrets", "vpc-connector")] == [False, True, True]
+    deadline_only = local_with({"secrets": {"deadline_s": 20}})
+    assert deadline_only.call_timeout("secrets") == deadline_only.timeouts.api_call_s

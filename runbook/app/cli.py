@@ -54,12 +54,17 @@ EnvOption = Annotated[
 
 
 def _prefect_defaults(verbose: bool) -> None:
-    """Offline-friendly Prefect defaults; anything the operator set wins."""
+    """Offline-friendly Prefect defaults; anything the operator set wins.
+
+    Quiet means a quiet console, never fewer log lines on the server: Prefect's level stays INFO, so a run's INFO
+    lines reach its Logs tab (under `runbook run`, and in every run `runbook serve` starts, which inherit this
+    environment); only the console handler is held at WARNING.
+    """
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     from runbook.app.automations import heartbeat_defaults
 
     heartbeat_defaults(os.environ)  # heartbeats as `runbook automations apply` expects them (every 30 s)
@@ -339,7 +344,8 @@ def serve(
             "PREFECT_API_URL is not set: serving against a temporary in-process Prefect server, invisible to any UI. "
             "Start `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api first."
         )
-    serve_deployments(path, deployment, limit=limit)
+    for line in serve_deployments(path, deployment, limit=limit):
+        errors.print(f"runbook serve stopped: {line}", markup=False, soft_wrap=True)
 
 
 @automations_app.command("apply")

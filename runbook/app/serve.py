@@ -204,19 +204,75 @@ def deployments(path: Path = PREFECT_FILE, names: Iterable[str] | None = None) -
     return built
 
 
-def serve_deployments(path: Path = PREFECT_FILE, names: Iterable[str] | None = None, limit: int | None = None) -> None:
-    """Register the deployments and run their flow runs from this process until interrupted (Ctrl-C).
+def serve_deployments(
+    path: Path = PREFECT_FILE, names: Iterable[str] | None = None, limit: int | None = None
+) -> list[str]:
+    """Register the deployments and run their flow runs from this process until interrupted (Ctrl-C, SIGTERM).
 
-    Schedules are paused on shutdown (Prefect's default for `serve`), so nothing queues up while nobody serves.
+    On the way out, the deployments this process created are paused (Prefect's own behaviour for `serve`), so
+    nothing queues up while nobody serves them; those the server had before (`prefect deploy`, for a worker) are
+    left paused or active as they were found. Returns what was done, one line per deployment, for the operator.
     """
+    import asyncio
+
     from prefect import serve
 
     from runbook.slack.bot import start_in_background
 
     built = deployments(path, names)
+    found = asyncio.run(_paused_before(built))
     start_in_background()  # Slack ChatOps alongside, when an environment has [slack.chatops] and the app token is set
     apply_automations_in_background(notice=any(d.flow_name == "crash-notice" for d in built))
-    serve(*built, limit=limit)
+    try:
+        serve(*built, limit=limit, pause_on_shutdown=False)
+    finally:
+        said = asyncio.run(_leave_as_found(built, found))
+    return said
+
+
+def _full_name(deployment: "RunnerDeployment") -> str:
+    return f"{deployment.flow_name}/{deployment.name}"
+
+
+async def _paused_before(built: list["RunnerDeployment"]) -> dict[str, bool]:
+    """The served deployments the server already has (registered with `prefect deploy`, or by an earlier serve),
+    with whether each was paused."""
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    found = {}
+    async with get_client() as client:
+        for deployment in built:
+            try:
+                existing = await client.read_deployment_by_name(_full_name(deployment))
+            except ObjectNotFound:
+                continue
+            found[_full_name(deployment)] = bool(existing.paused)
+    return found
+
+
+async def _leave_as_found(built: list["RunnerDeployment"], found: dict[str, bool]) -> list[str]:
+    """Pause what this process created; put back what it found. Each outcome said, failures too (never silent)."""
+    from prefect import get_client
+
+    said = []
+    async with get_client() as client:
+        for deployment in built:
+            name = _full_name(deployment)
+            pause = found.get(name, True)
+            try:
+                existing = await client.read_deployment_by_name(name)
+                if bool(existing.paused) != pause:
+                    await (client.pause_deployment if pause else client.resume_deployment)(existing.id)
+            except Exception as error:
+                said.append(f"{name}: NOT restored ({type(error).__name__}: {error}); check it in the Prefect UI")
+                continue
+            if name not in found:
+                said.append(f"{name}: paused (this process created it; nothing queues while nobody serves it)")
+            else:
+                state = "paused" if pause else "active, its schedule on"
+                said.append(f"{name}: left {state}, as it was before serving (a worker may run it)")
+    return said
 
 
 def apply_automations_in_background(notice: bool, timeout_s: float = 120.0) -> threading.Thread:

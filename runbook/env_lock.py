@@ -24,7 +24,7 @@ from typing import Any
 from uuid import UUID
 
 from runbook.phases import Listeners
-from runbook.server_values import PrefectValues, ValuesUnavailable
+from runbook.server_values import PrefectValues, ValuesUnavailable, prefect_client
 
 LOCK_PREFIX = "runbook-env-"
 HOLDER_SUFFIX = "-holder"
@@ -130,9 +130,7 @@ async def tag_run(flow_run_id: str, environment: str, current: Iterable[str]) ->
     if tag in set(current):
         return True
     try:
-        from prefect import get_client
-
-        async with get_client() as client:
+        async with prefect_client() as client:
             await asyncio.wait_for(client.update_flow_run(UUID(flow_run_id), tags=tags), CALL_TIMEOUT_S)
     except asyncio.CancelledError:
         raise
@@ -151,11 +149,10 @@ async def read_holder(environment: str) -> Holder | None:
 
 async def _ensure_limit(name: str) -> None:
     """The environment's limit (1 slot), created the first time any run asks for it."""
-    from prefect import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-    async with get_client() as client:
+    async with prefect_client() as client:
         try:
             await client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
@@ -182,11 +179,9 @@ async def free_slot_of(environment: str, flow_run_id: str, why: str) -> bool:
     holder = await read_holder(environment)
     if holder is None or holder.flow_run_id != flow_run_id:
         return False
-    from prefect import get_client
-
     name = lock_name(environment)
     try:
-        async with get_client() as client:
+        async with prefect_client() as client:
             await asyncio.wait_for(
                 client.release_concurrency_slots(names=[name], slots=1, occupancy_seconds=1.0), CALL_TIMEOUT_S
             )
@@ -202,10 +197,8 @@ async def free_slot_of(environment: str, flow_run_id: str, why: str) -> bool:
 
 async def _lost_lease(holder: Holder) -> bool:
     """The holder's run ended long ago while its slot is still taken: its lease was lost with a server restart."""
-    from prefect import get_client
-
     try:
-        async with get_client() as client:
+        async with prefect_client() as client:
             run = await asyncio.wait_for(client.read_flow_run(UUID(holder.flow_run_id)), CALL_TIMEOUT_S)
     except asyncio.CancelledError:
         raise
@@ -290,10 +283,8 @@ async def hold_environment(
 
 async def _taken(name: str) -> bool:
     """True when the limit's one slot is held now (a failed read: False, and the acquisition says why)."""
-    from prefect import get_client
-
     try:
-        async with get_client() as client:
+        async with prefect_client() as client:
             limit = await asyncio.wait_for(client.read_global_concurrency_limit_by_name(name), CALL_TIMEOUT_S)
     except asyncio.CancelledError:
         raise

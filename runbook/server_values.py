@@ -12,7 +12,7 @@ A value is at most `MAX_VALUE_CHARS` characters of JSON (Prefect's limit is 5000
 import asyncio
 import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, Protocol
 
 TIMEOUT_S = 5.0
@@ -43,6 +43,20 @@ class ValueStore(Protocol):
         ...
 
 
+@contextlib.asynccontextmanager
+async def prefect_client() -> AsyncIterator[Any]:
+    """The running flow's own Prefect client when there is one on this event loop (no set-up: ~6 ms a call instead of
+    ~30), else a new one for the block."""
+    from prefect.client.utilities import get_or_create_client
+
+    client, inferred = get_or_create_client()
+    if inferred:
+        yield client
+    else:
+        async with client:
+            yield client
+
+
 def json_size(value: Any) -> int:
     """How many characters the value takes as compact JSON (what Prefect measures)."""
     return len(json.dumps(value, separators=(",", ":"), default=str))
@@ -66,9 +80,7 @@ class PrefectValues:
 
     async def read(self, name: str) -> Any:
         async def work() -> Any:
-            from prefect import get_client
-
-            async with get_client() as client:
+            async with prefect_client() as client:
                 variable = await client.read_variable_by_name(name)
             return None if variable is None else variable.value
 
@@ -79,11 +91,10 @@ class PrefectValues:
             raise ValuesUnavailable(f"value of {name} too large for a Prefect variable ({json_size(value)} chars)")
 
         async def work() -> None:
-            from prefect import get_client
             from prefect.client.schemas.actions import VariableCreate, VariableUpdate
             from prefect.exceptions import ObjectAlreadyExists
 
-            async with get_client() as client:
+            async with prefect_client() as client:
                 try:  # one call when it exists (the usual case): PATCH, 404 when missing
                     await client.update_variable(VariableUpdate(name=name, value=value, tags=list(tags)))
                     return
@@ -99,10 +110,9 @@ class PrefectValues:
 
     async def delete(self, name: str) -> None:
         async def work() -> None:
-            from prefect import get_client
             from prefect.exceptions import ObjectNotFound
 
-            async with get_client() as client:
+            async with prefect_client() as client:
                 with contextlib.suppress(ObjectNotFound):
                     await client.delete_variable_by_name(name)
 
@@ -110,15 +120,13 @@ class PrefectValues:
 
     async def names_beyond(self, tag: str, keep: int) -> list[str]:
         async def work() -> list[str]:
-            from prefect import get_client
-
             body = {
                 "variables": {"tags": {"all_": [tag]}},
                 "sort": "CREATED_DESC",
                 "offset": keep,
                 "limit": 200,
             }
-            async with get_client() as client:
+            async with prefect_client() as client:
                 response = await client.request("POST", "/variables/filter", json=body)
             return [str(item["name"]) for item in response.json()]
 

@@ -21,7 +21,7 @@ from runbook.parameters import HandoffParameters
 from runbook.results import Phase, PhaseResult, RunReport
 from simulator.server import Simulator
 from simulator.slack import conversation, render_conversation
-from tests.support import env_file_for
+from tests.support import env_file_for, world
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -34,7 +34,8 @@ def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
     """A simulator, and an environment file of a name no other test uses (the lock and history are per name)."""
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-sim-token-not-a-secret")
     name = f"lock-{uuid.uuid4().hex[:8]}"
-    with Simulator("api-slow") as sim:  # every Google answer takes 2 s: a run lasts long enough to be overlapped
+    # Every Google answer takes 0.5 s: a run lasts long enough (a few seconds) to be overlapped.
+    with Simulator(world("healthy", faults=({"api": "*", "latency_ms": 500},))) as sim:
         yield sim, str(env_file_for(sim, tmp_path, OFFLINE, name=name))
 
 

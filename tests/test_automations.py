@@ -52,12 +52,18 @@ def test_runs_started_here_heartbeat_every_30_s_unless_the_operator_chose(
     assert environ == expected
 
 
+async def register_notice_deployment() -> None:
+    """crash-notice/slack on the session's server, as `prefect deploy` or `runbook serve` registers it."""
+    from flows.notices import crash_notice as notice_flow
+
+    deployment = await notice_flow.ato_deployment(name="slack")  # type: ignore[attr-defined]
+    await deployment.apply()
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("prefect_harness")
 async def test_applying_twice_leaves_one_of_each_and_the_notice_waits_for_its_deployment() -> None:
     from prefect import get_client
-
-    from flows.notices import crash_notice as notice_flow
 
     async def names() -> list[Any]:
         async with get_client() as client:
@@ -70,8 +76,7 @@ async def test_applying_twice_leaves_one_of_each_and_the_notice_waits_for_its_de
     first = await apply_automations()
     if [a.outcome for a in first][1].startswith("skipped"):  # the session has no crash-notice/slack yet
         assert "deploy deployments/prefect.yaml first" in first[1].outcome
-        deployment = await notice_flow.ato_deployment(name="slack")  # type: ignore[attr-defined]
-        await deployment.apply()
+        await register_notice_deployment()
     await apply_automations(within_s=60)
     again = await apply_automations(within_s=60)
     assert [(a.name, a.outcome) for a in again] == [(CRASH_SILENT_RUNS, "updated"), (CRASH_NOTICE, "updated")]
@@ -81,3 +86,21 @@ async def test_applying_twice_leaves_one_of_each_and_the_notice_waits_for_its_de
     assert silent.trigger.within.total_seconds() == 60  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="at least 45 s"):
         await apply_automations(within_s=30)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+async def test_runbook_serve_applies_them_in_the_background_once_its_deployments_are_registered() -> None:
+    import asyncio
+
+    from prefect import get_client
+
+    from runbook.app.serve import apply_automations_in_background
+
+    await register_notice_deployment()
+    thread = apply_automations_in_background(notice=True, timeout_s=20)
+    await asyncio.get_running_loop().run_in_executor(None, thread.join, 30)
+    assert not thread.is_alive()
+    async with get_client() as client:
+        assert len(await client.read_automations_by_name(CRASH_SILENT_RUNS)) == 1
+        assert len(await client.read_automations_by_name(CRASH_NOTICE)) == 1

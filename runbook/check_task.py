@@ -6,7 +6,8 @@ every result (`settle` asks with `raise_on_failure=False`). Check tasks have no 
 re-runs a check (transient API errors are retried inside the check, within its deadline). Each check also writes one
 line to its task run's log as it ends (status, summary, the first line of the fix).
 
-Called as a plain function (`task.fn(...)`, the unit tests) the body's `CheckResult` comes back unchanged.
+Called as a plain function (`task.fn(...)`, the unit tests) the body's `CheckResult` comes back unchanged. A check
+stopped by an interrupted run (`runbook.interruption`) has no outcome: its task run ends Cancelled.
 """
 
 import functools
@@ -17,8 +18,9 @@ from typing import Any, ParamSpec
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
-from prefect.states import Completed, Failed, State
+from prefect.states import Cancelled, Completed, Failed, State
 
+from runbook.interruption import ChecksStopped
 from runbook.results import CheckResult, Status
 
 P = ParamSpec("P")
@@ -102,7 +104,12 @@ def check_task(check_id: str) -> Callable[[Callable[P, Awaitable[CheckResult]]],
     def decorate(body: Callable[P, Awaitable[CheckResult]]) -> Task[P, Any]:
         @functools.wraps(body)
         async def run(*args: P.args, **kwargs: P.kwargs) -> Any:
-            result = await body(*args, **kwargs)
+            try:
+                result = await body(*args, **kwargs)
+            except ChecksStopped as stopped:  # the run was interrupted: no outcome, the task run ends Cancelled
+                if TaskRunContext.get() is None:
+                    raise
+                return Cancelled(message=f"{stopped}: stopped before it decided")
             if TaskRunContext.get() is None:  # called as a plain function
                 return result
             log_outcome(result)

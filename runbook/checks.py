@@ -17,6 +17,7 @@ from runbook.catalog import CATALOG, CheckSpec
 from runbook.config.models import RunbookConfig
 from runbook.google.calls import CallCounter, Deadline, DeadlinePassed, call_api, http_status, is_transient
 from runbook.google.clients import VIEWER_ROLES, GoogleClients
+from runbook.interruption import ChecksStopped, stop_reason
 from runbook.results import CheckResult, Status
 
 T = TypeVar("T")
@@ -222,22 +223,31 @@ def classify_api_error(
     )
 
 
+STOP_POLL_S = 0.1  # how often a check under way looks whether the run was interrupted (`runbook.interruption`)
+
+
 async def within_deadline(deadline: Deadline, work: Awaitable[T], grace_s: float = 0.5) -> T:
     """Await `work`, cancelling it once `deadline` (plus a grace for the last answer) has passed: TimeoutError.
 
     The cap moves with the deadline: time the check spent waiting for a client library to load is credited to it
     (`Deadline.exclude`, possibly from another thread), so the cap is checked again rather than fixed up front.
+    A run interrupted meanwhile (`runbook.interruption.stop_checks`) cancels the work within STOP_POLL_S:
+    ChecksStopped.
     """
     task = asyncio.ensure_future(work)
     try:
         while True:
-            done, _ = await asyncio.wait({task}, timeout=deadline.remaining + grace_s)
+            left = deadline.seconds + grace_s - deadline.elapsed
+            done, _ = await asyncio.wait({task}, timeout=max(0.0, min(left, STOP_POLL_S)))
             if done:
                 return task.result()
-            if deadline.remaining <= 0:
+            reason = stop_reason()
+            if reason is not None or deadline.seconds + grace_s - deadline.elapsed <= 0:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+                if reason is not None:
+                    raise ChecksStopped(reason)
                 raise TimeoutError(f"deadline of {deadline.seconds:g} s passed")
     finally:
         if not task.done():  # we were cancelled ourselves: do not leave the check running
@@ -266,9 +276,14 @@ async def run_check(
     spec = CATALOG[check_id]
     if not config.check_enabled(check_id):
         return skipped(spec, f"disabled in configuration ([checks.{check_id}] enabled = false)")
+    reason = stop_reason()
+    if reason is not None:  # the run was interrupted before this check started: it does not start
+        raise ChecksStopped(reason)
     ctx = CheckContext(spec, config, clients)
     try:
         return await within_deadline(ctx.deadline, body(ctx))
+    except ChecksStopped:
+        raise  # not a result: the check did not decide, and its task run ends Cancelled (runbook.check_task)
     except CheckAbort as abort:
         return ctx.result(abort.status, abort.summary, abort.evidence, abort.remediation)
     except TimeoutError:

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from runbook.catalog import phase_checks
 from runbook.checks import skipped
+from runbook.interruption import ChecksStopped, stop_reason
 from runbook.report import PHASE_WORDS, checks_table
 from runbook.results import PHASE_TITLES, CheckResult, Phase, PhaseResult, PhaseStatus, Status, gate
 
@@ -57,6 +58,9 @@ async def settle(future: Any) -> CheckResult:
     """
     wait = functools.partial(future.result, raise_on_failure=False)
     result = await asyncio.get_running_loop().run_in_executor(_WAITERS, wait)
+    reason = stop_reason()
+    if not isinstance(result, CheckResult) and reason is not None:
+        raise ChecksStopped(reason)  # a check the interruption stopped: the phase stops too, undecided
     if not isinstance(result, CheckResult):
         raise TypeError(f"a check task returned {type(result).__name__}, expected CheckResult")
     return check_finished(result)

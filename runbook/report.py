@@ -24,6 +24,7 @@ PHASE_WORDS = {
     PhaseStatus.passed_with_warnings: "passed with warnings",
     PhaseStatus.failed: "FAILED",
     PhaseStatus.skipped: "skipped",
+    PhaseStatus.interrupted: "interrupted",
 }
 
 # Verdicts in words, for people (titles, descriptions, log lines, the terminal); the JSON keeps the values.

@@ -42,10 +42,13 @@ PHASE_TEAMS = {Phase.infrastructure: "infrastructure", Phase.restoration: "platf
 
 
 class PhaseStatus(StrEnum):
+    """A phase's outcome; `interrupted`: a signal stopped the run during it (its finished checks are kept)."""
+
     passed = "passed"
     passed_with_warnings = "passed_with_warnings"
     failed = "failed"
     skipped = "skipped"
+    interrupted = "interrupted"
 
 
 class CheckResult(BaseModel):

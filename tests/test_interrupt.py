@@ -48,9 +48,13 @@ def _environ(home: Path) -> dict[str, str]:
     return environ
 
 
-def _start(sim: Simulator, tmp_path: Path, home: Path, name: str, *phases: str) -> tuple[subprocess.Popen[str], Path]:
+def _start(
+    sim: Simulator, tmp_path: Path, home: Path, name: str, *phases: str, overrides: dict[str, Any] | None = None
+) -> tuple[subprocess.Popen[str], Path]:
     # No PostgreSQL here: the database check is switched off; everything else runs against the simulator.
-    env_file = env_file_for(sim, tmp_path, {"checks": {"database-connectivity": {"enabled": False}}})
+    env_file = env_file_for(
+        sim, tmp_path, {"checks": {"database-connectivity": {"enabled": False}}, **(overrides or {})}
+    )
     report = tmp_path / f"{name}.json"
     args = [sys.executable, "-m", "runbook.app.cli", "run", "--env", str(env_file), "--report", str(report)]
     for phase in phases:
@@ -201,6 +205,88 @@ def test_sigkill_leaves_no_server_and_the_next_run_marks_the_lost_run_crashed(si
     assert "interrupted, no result" in json.dumps(first_parent), first_parent
     assert registry.entries() == []
     assert _servers_of(second.pid) == []
+
+
+def _task_states(home: Path) -> dict[str, str]:
+    """task run name -> state type, for every task run of the server's database (one run per test)."""
+    with sqlite3.connect(home / "prefect.db") as db:
+        return {str(name): str(state) for name, state in db.execute("SELECT name, state_type FROM task_run")}
+
+
+def _crashed(home: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(home / "prefect.db") as db:
+        flows = db.execute("SELECT 'flow', name FROM flow_run WHERE state_type = 'CRASHED'").fetchall()
+        tasks = db.execute("SELECT 'task', name FROM task_run WHERE state_type = 'CRASHED'").fetchall()
+    return [tuple(row) for row in [*flows, *tasks]]
+
+
+@pytest.mark.slow
+def test_sigterm_in_phase_1_stops_the_checks_within_a_second_and_keeps_every_finished_check(tmp_path: Path) -> None:
+    """VPC Access answers 503 for good: vpc-connector and service-drift retry it until the signal, the other checks
+    finish first. After SIGTERM no check calls an API past a second; the finished ones are in the report (a phase
+    `interrupted`), in Prefect (their outcome states; the stopped ones Cancelled) and in the Slack update."""
+    home = tmp_path / "prefect-home"
+    with Simulator("api-503-always") as sim:
+        process, report = _start(sim, tmp_path, home, "term-phase-1", "infrastructure")
+        _wait_for(
+            "the other checks' reads while VPC Access is retried",
+            lambda: sim.log.count("vpcaccess") >= 3 and sim.log.count("monitoring") > 0 and sim.log.count("compute"),
+            process,
+        )
+        time.sleep(2.0)  # the checks that do not read VPC Access finish meanwhile
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+        exited = time.monotonic() - signalled
+        late = [(e.api, e.method, round(e.at - signalled, 2)) for e in sim.log.entries() if e.api != "slack"]
+        late = [entry for entry in late if entry[2] > 1.0]
+        parent = json.dumps(_parents(sim)[0])
+
+    assert process.returncode == 143, f"{out[-2000:]}\n{err[-2000:]}"
+    assert late == [], f"API calls more than 1 s after SIGTERM: {late}"
+    data = json.loads(report.read_text())
+    assert data["verdict"] == "interrupted" and data["interrupted_by"] == "SIGTERM"
+    (phase,) = data["phases"]
+    assert phase["id"] == "infrastructure" and phase["status"] == "interrupted", phase
+    finished = {check["id"]: check["status"] for check in phase["checks"]}
+    assert {"cloud-sql-instance", "secrets", "load-balancer", "monitoring"} <= set(finished), finished
+    assert "vpc-connector" not in finished and "service-drift" not in finished
+    assert "interrupted (" in out and "verdict: interrupted" in out
+
+    tasks = _task_states(home)
+    assert all(tasks[check] in ("COMPLETED", "FAILED") for check in finished), tasks
+    assert tasks["vpc-connector"] == tasks["service-drift"] == "CANCELLED", tasks
+    assert _crashed(home) == [] and _open_runs(home) == []
+    (_, _, message), *others = _flow_runs(home).values()
+    assert others == [] and "infrastructure checks finished before it stopped: " in message
+    assert "secrets PASS" in message and "secrets PASS" in parent, parent
+    assert exited < 15, f"exited {exited:.1f} s after SIGTERM"
+
+
+@pytest.mark.slow
+def test_sigint_during_phase_2_leaves_the_whole_tree_cancelled(tmp_path: Path) -> None:
+    """Ctrl-C as phase 2 starts (its first Cloud Run read; phase 1's service-drift made three). Every run of the tree
+    ends Cancelled: the restoration subflow and its task in the handoff run included, which Prefect's engine marks
+    Crashed ("Execution was cancelled by the runtime environment") as the cancellation reaches them."""
+    home = tmp_path / "prefect-home"
+    with Simulator("healthy") as sim:
+        process, report = _start(sim, tmp_path, home, "int-phase-2")
+        _wait_for("phase 2's first Cloud Run read", lambda: sim.log.count("run") > 3, process)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+
+    assert process.returncode == 130, f"{out[-2000:]}\n{err[-2000:]}"
+    data = json.loads(report.read_text())
+    assert [p["id"] for p in data["phases"]][:1] == ["infrastructure"] and data["interrupted_by"] == "SIGINT"
+    assert _crashed(home) == [], _crashed(home)
+    assert _open_runs(home) == []
+    with sqlite3.connect(home / "prefect.db") as db:
+        flows = dict(db.execute("SELECT name, state_type FROM flow_run").fetchall())
+        tasks = dict(db.execute("SELECT name, state_type FROM task_run").fetchall())
+    restoration = [name for name in flows if name.startswith("restoration · sim · ")]
+    assert len(restoration) == 1 and flows[restoration[0]] == "CANCELLED", flows
+    assert [state for name, state in flows.items() if name.startswith("sim · ")] == ["CANCELLED"], flows
+    assert [state for name, state in tasks.items() if name.startswith("service-restoration")] == ["CANCELLED"], tasks
 
 
 def test_an_interrupted_report_says_so_in_json_junit_and_the_terminal() -> None:

@@ -4,9 +4,12 @@ The flow runs in a worker thread with its own event loop, against the API `runbo
 thread only waits and handles SIGINT/SIGTERM. That keeps the signals away from Prefect's engine (which would raise
 in whatever the main thread was doing) and lets an interrupted run end in order:
 
-1. the flow's task is cancelled: the engine marks the phase subflow and the handoff run Crashed, as it does;
-2. the run is then set Cancelled ("interrupted by SIGTERM ...") and its Slack parent says so (`run_crashed`);
-3. the report holds the phases finished so far, with `interrupted` set; the CLI writes it and exits 130/143.
+1. every check stops where it is within a tenth of a second (`runbook.interruption`: no API call after that, its task
+   run Cancelled) and the flow's task is cancelled: the engine marks the phase subflow Crashed, as it does;
+2. the whole run tree is then set Cancelled ("interrupted by SIGTERM ...", with the checks that had finished in the
+   phase it stopped in), the Crashed subflow and its task included, and its Slack parent says so (`run_crashed`);
+3. the report holds the phases finished so far and the checks finished in the phase it stopped in (a phase
+   `interrupted`), with `interrupted` set; the CLI writes it and exits 130/143.
 
 A run on the CLI's own private server is in the run registry while it lasts: that server dies with the run, so no
 Prefect automation watches it; the next run of the environment that finds a stale entry (its process was SIGKILLed)
@@ -31,11 +34,12 @@ from runbook.app.prefect_server import PrefectServer
 from runbook.app.run_registry import RunEntry, RunRegistry, process_start_time, stop_orphaned_server
 from runbook.config.models import RunbookConfig
 from runbook.env_lock import add_wait_listener, free_slot_of
+from runbook.interruption import allow_checks
 from runbook.lost_runs import STALE_MESSAGE, close_run_tree
 from runbook.parameters import HandoffParameters
 from runbook.phases import add_check_listener, add_phase_listener
 from runbook.report import check_line, print_report
-from runbook.results import PhaseResult, RunReport
+from runbook.results import CheckResult, PhaseResult, PhaseStatus, RunReport
 
 WIND_DOWN_S = 5.0  # after a signal: how long the flow gets to stop (Prefect marks its subflows Crashed meanwhile)
 STATE_TIMEOUT_S = 10.0  # one Prefect API call while winding down (the server may be gone)
@@ -69,24 +73,46 @@ def interrupted_report(
     t0: float,
     phases: list[PhaseResult],
     by: str,
+    checks: list[CheckResult] | None = None,
 ) -> RunReport:
-    """The report of a run stopped by a signal: the phases finished so far, marked interrupted."""
+    """The report of a run stopped by a signal: the phases finished so far, then the phase it stopped in with the
+    checks that finished in it (`checks`: every check told as it finished), marked interrupted."""
+    partial = _interrupted_phase(parameters, phases, checks or [])
     return RunReport(
         environment=config.name,
         started_at=started,
         duration_s=time.monotonic() - t0,
         trigger=parameters.trigger,
-        phases=tuple(phases),
+        phases=(*phases, *([partial] if partial else [])),
         interrupted=True,
         interrupted_by=by,
     )
 
 
-def _interruption_message(by: str, parameters: HandoffParameters, phases: list[PhaseResult]) -> str:
+def _interrupted_phase(
+    parameters: HandoffParameters, phases: list[PhaseResult], checks: list[CheckResult]
+) -> PhaseResult | None:
+    """The phase the signal came in, with the checks that had finished in it (none: it had not started)."""
+    done = {p.phase for p in phases}
+    running = next((p for p in parameters.phases if p not in done), None)
+    if running is None:
+        return None
+    finished = tuple(check for check in checks if check.phase == running)
+    return PhaseResult(phase=running, status=PhaseStatus.interrupted, checks=finished) if finished else None
+
+
+def _interruption_message(
+    by: str, parameters: HandoffParameters, phases: list[PhaseResult], checks: list[CheckResult] | None = None
+) -> str:
     done = {p.phase for p in phases}
     running = next((p.value for p in parameters.phases if p not in done), None)
     during = f" during {running}" if running else ""
-    return f"interrupted by {by}{during} (runbook run): {len(phases)} of {len(parameters.phases)} phases finished"
+    words = f"interrupted by {by}{during} (runbook run): {len(phases)} of {len(parameters.phases)} phases finished"
+    partial = _interrupted_phase(parameters, phases, checks or [])
+    if partial is not None:  # what the phase it stopped in had found: in Prefect's state message and in Slack
+        found = ", ".join(f"{check.id} {check.status.value}" for check in partial.checks)
+        words += f"; {running} checks finished before it stopped: {found}"
+    return words
 
 
 class _FlowThread(threading.Thread):
@@ -107,6 +133,7 @@ class _FlowThread(threading.Thread):
         self.startup_timeout_s = startup_timeout_s
         self.parameters, self.config, self.server = parameters, config, server
         self.interrupts, self.phases, self.console = interrupts, phases, console
+        self.checks: list[CheckResult] = []  # every check as it finished (the interrupted phase's are kept)
         self.approved_by = approved_by
         self.registry = RunRegistry()
         self.state: Any = None
@@ -222,13 +249,14 @@ class _FlowThread(threading.Thread):
 
         assert self.flow_run_id is not None
         by = self.interrupts.name or "cancellation"
-        message = _interruption_message(by, self.parameters, self.phases)
+        message = _interruption_message(by, self.parameters, self.phases, self.checks)
         recorded = True
         try:
             async with get_client() as client:
-                await asyncio.wait_for(
-                    close_run_tree(client, self.flow_run_id, lambda: Cancelled(message=message)), STATE_TIMEOUT_S
-                )
+                # Every run of the tree ends Cancelled: those still open, and the subflow (and its task in the run)
+                # Prefect's engine marked Crashed as the cancellation reached it.
+                close = close_run_tree(client, self.flow_run_id, lambda: Cancelled(message=message), crashed_too=True)
+                await asyncio.wait_for(close, STATE_TIMEOUT_S)
         except Exception as error:
             recorded = False
             self.notes.append(f"the flow run's state was not set to Cancelled: {type(error).__name__}: {error}")
@@ -305,11 +333,17 @@ def execute(
     interrupted outcome (the phases finished so far); the Prefect server not starting raises PrefectServerError.
     """
     started, t0 = datetime.now(UTC), time.monotonic()
+    allow_checks()  # a run before this one in the same process may have been interrupted
     phases: list[PhaseResult] = []
-    remove_check = add_check_listener(lambda result: console.print(check_line(result), highlight=False))
+    worker = _FlowThread(parameters, config, server, interrupts, phases, console, approved_by, startup_timeout_s)
+
+    def check_finished(result: CheckResult) -> None:
+        worker.checks.append(result)
+        console.print(check_line(result), highlight=False)
+
+    remove_check = add_check_listener(check_finished)
     remove_phase = add_phase_listener(phases.append)
     remove_wait = add_wait_listener(lambda words: console.print(f"[yellow]{words}[/]", highlight=False))
-    worker = _FlowThread(parameters, config, server, interrupts, phases, console, approved_by, startup_timeout_s)
     try:
         worker.start()
         deadline: float | None = None
@@ -328,7 +362,7 @@ def execute(
     if interrupts.signum is not None:
         by = interrupts.name or "signal"
         outcome.signal_name = by
-        outcome.report = interrupted_report(config, parameters, started, t0, list(phases), by)
+        outcome.report = interrupted_report(config, parameters, started, t0, list(phases), by, list(worker.checks))
         worker.record_interruption()
         return outcome
     if worker.error is not None:

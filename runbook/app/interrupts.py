@@ -9,14 +9,17 @@ import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 
+from runbook.interruption import stop_checks
+
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 class Interrupts:
     """SIGINT/SIGTERM handlers of the main thread, installed for the length of a `with` block.
 
-    The first signal cancels the flow (through `cancel`, once the flow thread has set it; a signal that comes
-    earlier cancels it as soon as it is set). A second signal means "stop waiting": `again` is set.
+    The first signal stops every check of the process where it is (`runbook.interruption`) and cancels the flow
+    (through `cancel`, once the flow thread has set it; a signal that comes earlier cancels it as soon as it is set).
+    A second signal means "stop waiting": `again` is set.
     """
 
     def __init__(self) -> None:
@@ -55,6 +58,7 @@ class Interrupts:
             self.again = True
             return
         self.signum = signum
+        stop_checks(f"interrupted by {signal.Signals(signum).name}")  # checks under way stop within 0.1 s
         with self._lock:
             cancel = self._cancel
         if cancel is not None:

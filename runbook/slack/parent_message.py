@@ -54,6 +54,7 @@ FROM_STATUS = {
     PhaseStatus.passed_with_warnings: PhaseState.passed_with_warnings,
     PhaseStatus.failed: PhaseState.failed,
     PhaseStatus.skipped: PhaseState.skipped,
+    PhaseStatus.interrupted: PhaseState.interrupted,
 }
 VERDICT_ICONS = {
     "passed": "✅",

@@ -8,6 +8,7 @@ from runbook.app.automations import (
     CRASH_NOTICE,
     CRASH_SILENT_RUNS,
     HEARTBEAT_S,
+    NIGHTLY_MISSED,
     apply_automations,
     crash_notice,
     crash_silent_runs,
@@ -52,10 +53,12 @@ def test_runs_started_here_heartbeat_every_30_s_unless_the_operator_chose(
     assert environ == expected
 
 
-async def register_notice_deployment() -> None:
-    """crash-notice/slack on the session's server, as `prefect deploy` or `runbook serve` registers it."""
-    from flows.notices import crash_notice as notice_flow
+async def register_notice_deployment(missed: bool = False) -> None:
+    """crash-notice/slack (or nightly-missed/slack) on the session's server, as `prefect deploy` or `runbook serve`
+    registers it."""
+    from flows.notices import crash_notice, nightly_missed
 
+    notice_flow = nightly_missed if missed else crash_notice
     deployment = await notice_flow.ato_deployment(name="slack")  # type: ignore[attr-defined]
     await deployment.apply()
 
@@ -77,10 +80,15 @@ async def test_applying_twice_leaves_one_of_each_and_the_notice_waits_for_its_de
     if [a.outcome for a in first][1].startswith("skipped"):  # the session has no crash-notice/slack yet
         assert "deploy deployments/prefect.yaml first" in first[1].outcome
         await register_notice_deployment()
+    await register_notice_deployment(missed=True)  # runbook: nightly missed (tests/test_automations_nightly.py)
     await apply_automations(within_s=60)
     again = await apply_automations(within_s=60)
-    assert [(a.name, a.outcome) for a in again] == [(CRASH_SILENT_RUNS, "updated"), (CRASH_NOTICE, "updated")]
-    assert await names() == [CRASH_NOTICE, CRASH_SILENT_RUNS]
+    assert [(a.name, a.outcome.split(" (")[0]) for a in again] == [
+        (CRASH_SILENT_RUNS, "updated"),
+        (CRASH_NOTICE, "updated"),
+        (NIGHTLY_MISSED, "updated"),
+    ]
+    assert await names() == [CRASH_NOTICE, CRASH_SILENT_RUNS, NIGHTLY_MISSED]
     async with get_client() as client:
         (silent,) = await client.read_automations_by_name(CRASH_SILENT_RUNS)
     assert silent.trigger.within.total_seconds() == 60  # type: ignore[union-attr]
@@ -98,9 +106,11 @@ async def test_runbook_serve_applies_them_in_the_background_once_its_deployments
     from runbook.app.serve import apply_automations_in_background
 
     await register_notice_deployment()
-    thread = apply_automations_in_background(notice=True, timeout_s=20)
+    await register_notice_deployment(missed=True)
+    thread = apply_automations_in_background(notices=["crash-notice/slack", "nightly-missed/slack"], timeout_s=20)
     await asyncio.get_running_loop().run_in_executor(None, thread.join, 30)
     assert not thread.is_alive()
     async with get_client() as client:
         assert len(await client.read_automations_by_name(CRASH_SILENT_RUNS)) == 1
         assert len(await client.read_automations_by_name(CRASH_NOTICE)) == 1
+        assert len(await client.read_automations_by_name(NIGHTLY_MISSED)) == 1

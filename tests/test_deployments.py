@@ -28,6 +28,7 @@ NAMES = [
     "staging-handoff/manual",
     "infrastructure-validation/on-demand",
     "crash-notice/slack",
+    "nightly-missed/slack",
 ]
 
 
@@ -60,7 +61,7 @@ def test_prefect_accepts_the_file_and_every_deployment_uses_the_local_process_po
     from prefect.cli.deploy._models import PrefectYamlModel
 
     model = PrefectYamlModel.model_validate(raw)  # what `prefect deploy` validates the file with
-    assert [d.name for d in model.deployments] == ["nightly", "manual", "on-demand", "slack"]
+    assert [d.name for d in model.deployments] == ["nightly", "manual", "on-demand", "slack", "slack"]
     assert {d.work_pool.name for d in model.deployments if d.work_pool} == {"staging-runbook"}
     assert all(d.work_pool and d.work_pool.name for d in model.deployments)
 
@@ -88,6 +89,7 @@ def test_the_deployments_are_built(built: dict[str, Any]) -> None:
     assert built["staging-handoff/nightly"].entrypoint == "flows.handoff.staging_handoff"
     assert built["infrastructure-validation/on-demand"].entrypoint == "flows.infrastructure.infrastructure_validation"
     assert built["crash-notice/slack"].entrypoint == "flows.notices.crash_notice"
+    assert built["nightly-missed/slack"].entrypoint == "flows.notices.nightly_missed"
 
 
 def test_every_flow_run_of_the_pool_heartbeats_as_the_crash_automation_expects(raw: dict[str, Any]) -> None:

@@ -32,7 +32,7 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Validate an environment file or print its JSON Schema.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-automations_app = typer.Typer(help="The project's Prefect automations (crashed runs, their Slack notice).")
+automations_app = typer.Typer(help="The project's Prefect automations (crashed runs, missed nightlies).")
 app.add_typer(automations_app, name="automations")
 
 # Piped output (CI logs, `make demo | tee`) gets a readable width instead of rich's 80 columns.
@@ -354,21 +354,31 @@ def automations_apply(
         float,
         typer.Option(help="Seconds without a heartbeat before a run is marked Crashed (runs heartbeat every 30 s)."),
     ] = 90.0,
+    nightly_within: Annotated[
+        float,
+        typer.Option(
+            help="Seconds after a nightly run's time (Late, or taken by a worker) before Slack hears it "
+            "did not finish; above the nightly's longest run (~1 h)."
+        ),
+    ] = 7200.0,
 ) -> None:
     """Create or update the automations on the server of PREFECT_API_URL (idempotent: one of each, however often)."""
     import asyncio
 
     _prefect_defaults(False)
-    from runbook.app.automations import MIN_WITHIN_S, apply_automations
+    from runbook.app.automations import MIN_NIGHTLY_WITHIN_S, MIN_WITHIN_S, apply_automations
 
     if within < MIN_WITHIN_S:
         errors.print(f"--within {within:g}: at least {MIN_WITHIN_S} s (runs heartbeat every 30 s)", markup=False)
+        raise typer.Exit(EXIT_USAGE)
+    if nightly_within < MIN_NIGHTLY_WITHIN_S:
+        errors.print(f"--nightly-within {nightly_within:g}: at least {MIN_NIGHTLY_WITHIN_S} s", markup=False)
         raise typer.Exit(EXIT_USAGE)
     if not os.environ.get("PREFECT_API_URL"):
         errors.print("PREFECT_API_URL is not set: point it at the Prefect server (export PREFECT_API_URL=...)")
         raise typer.Exit(EXIT_USAGE)
     try:
-        applied = asyncio.run(apply_automations(within))
+        applied = asyncio.run(apply_automations(within, nightly_within))
     except Exception as error:
         errors.print(f"automations not applied: {type(error).__name__}: {error}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None

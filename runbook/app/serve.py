@@ -7,7 +7,7 @@ worker. Work pool and pull steps are ignored here: a served flow runs in this pr
 (shell scripts) run as `prefect deploy` runs them, for what the schedules take from them: the nightly's schedule is on
 only with RUNBOOK_NIGHTLY=on, so a rehearsal never runs the nightly against the real staging environment. Once the
 deployments are registered, the project's automations are applied (`runbook automations apply`: crashed runs and their
-Slack notice).
+Slack notice, the nightly that did not finish in time).
 
     from runbook.app.serve import deployments
     for deployment in deployments():
@@ -34,6 +34,7 @@ PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
 # by the file's `nightly` build step, for `prefect deploy` and `runbook serve` alike. Unset: off.
 NIGHTLY_SWITCH = "RUNBOOK_NIGHTLY"
 SHELL_STEP = "prefect.deployments.steps.run_shell_script"
+NOTICE_FLOWS = ("crash-notice", "nightly-missed")  # their deployments are named by the automations
 
 # The keys of a deployment in prefect.yaml that this module understands; anything else is a mistake here
 # (Prefect itself ignores unknown keys silently, so a misspelt `schedule:` would otherwise go unnoticed).
@@ -222,7 +223,7 @@ def serve_deployments(
     built = deployments(path, names)
     found = asyncio.run(_paused_before(built))
     start_in_background()  # Slack ChatOps alongside, when an environment has [slack.chatops] and the app token is set
-    apply_automations_in_background(notice=any(d.flow_name == "crash-notice" for d in built))
+    apply_automations_in_background(notices=[_full_name(d) for d in built if d.flow_name in NOTICE_FLOWS])
     try:
         serve(*built, limit=limit, pause_on_shutdown=False)
     finally:
@@ -275,8 +276,9 @@ async def _leave_as_found(built: list["RunnerDeployment"], found: dict[str, bool
     return said
 
 
-def apply_automations_in_background(notice: bool, timeout_s: float = 120.0) -> threading.Thread:
-    """`runbook automations apply`, once `serve` has registered the crash notice's deployment (when it serves it)."""
+def apply_automations_in_background(notices: Iterable[str], timeout_s: float = 120.0) -> threading.Thread:
+    """`runbook automations apply`, once `serve` has registered the notices' deployments it serves (`notices`:
+    crash-notice/slack, nightly-missed/slack), which the automations name."""
     import asyncio
     import logging
     import time
@@ -286,14 +288,15 @@ def apply_automations_in_background(notice: bool, timeout_s: float = 120.0) -> t
     async def apply() -> None:
         from prefect import get_client
 
-        from runbook.app.automations import NOTICE_DEPLOYMENT, apply_automations
+        from runbook.app.automations import apply_automations
 
         deadline = time.monotonic() + timeout_s
-        while notice and time.monotonic() < deadline:
+        waiting = list(notices)
+        while waiting and time.monotonic() < deadline:
             try:
                 async with get_client() as client:
-                    await client.read_deployment_by_name(NOTICE_DEPLOYMENT)
-                break
+                    await client.read_deployment_by_name(waiting[0])
+                waiting.pop(0)
             except Exception:  # not registered yet
                 await asyncio.sleep(2)
         for item in await apply_automations():

@@ -19,6 +19,7 @@ from runbook.results import PHASE_TEAMS, Phase, PhaseResult, PhaseStatus, RunRep
 from runbook.server_values import ValuesUnavailable
 from runbook.slack.block_kit import SlackMessage
 from runbook.slack.delivery import Delivered, DeliveryLimits, SlackDelivery
+from runbook.slack.missed_message import MissedNightly, missed_nightly_message
 from runbook.slack.parent_message import (
     FROM_STATUS,
     PhaseLine,
@@ -115,6 +116,11 @@ class SlackReporter:
     async def run_crashed(self, message: str, cancelled: bool = False) -> None:
         """Say on the parent message that the run crashed or was cancelled (works from a fresh process too)."""
         await self._guard("run_crashed", self._run_crashed(message, cancelled))
+
+    async def nightly_missed(self, missed: MissedNightly) -> None:
+        """A nightly run did not finish in time (automation `runbook: nightly missed`): one message in the runbook
+        channel, on its own (the run's parent, if it ever runs, is its own message)."""
+        await self._guard("nightly_missed", self._nightly_missed(missed))
 
     async def run_waiting(self, holder: str) -> None:
         """Before run_started: the environment is in use (`holder` says by which run); the parent says it waits."""
@@ -245,6 +251,14 @@ class SlackReporter:
             await self._save(webhook=True)  # a crash notice from elsewhere knows this one was told
         else:
             await self._show_parent("parent-crashed")
+
+    async def _nightly_missed(self, missed: MissedNightly) -> None:
+        if not await self.delivery.ready():
+            return
+        method = "webhook" if self.delivery.mode == "webhook" else "chat.postMessage"
+        await self.delivery.deliver(
+            method, self.slack.channel, missed_nightly_message(missed), purpose="nightly-missed"
+        )
 
     async def _run_waiting(self, holder: str) -> None:
         if not await self.delivery.ready():

@@ -3,9 +3,11 @@
 One handoff (all three phases, a P2 warning, an approved redeploy) on the session's harness server, then the server is
 read back as the UI reads it: the run's artifacts are keyed (titled cards, none untitled), the stakeholder summary is
 on the run the operator started, the report markdown says who approved the redeploy and why, verdicts are in words in
-titles, descriptions and log lines, and the phase subflows' names carry their time. A name typed in Custom run stays.
+titles, descriptions and log lines, and the phase subflows' names carry their time; nothing the run writes under
+PREFECT_HOME is readable by others. A name typed in Custom run stays.
 """
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ TIME = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC"
 def env_file(tmp_path: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("RUNBOOK_DB_PASSWORD", postgres.password)
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-sim-token-not-a-secret")
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
     with Simulator("high-5xx") as sim:  # monitoring's 5xx ratio is a P2 FAIL: the run passes with warnings
         database = {"host": postgres.host, "port": postgres.port, "name": postgres.dbname, "user": postgres.user}
         yield env_file_for(sim, tmp_path, {**FAST, "database": database}, name="uitest")
@@ -63,8 +66,16 @@ async def test_what_a_run_leaves_for_the_ui(env_file: Path) -> None:
         LogFilterFlowRunId,
     )
 
-    with preapproved_by_cli("ops-alice"):
-        flow_run, state = await _run(env_file, redeploy=True)
+    home = env_file.parent / "prefect-home"  # what the run reads as PREFECT_HOME (the fixture sets it)
+    umask = os.umask(0o022)  # a worker's usual umask: nothing of the runbook's may depend on a stricter one
+    try:
+        with preapproved_by_cli("ops-alice"):
+            flow_run, state = await _run(env_file, redeploy=True)
+    finally:
+        os.umask(umask)
+    # A deployment's run keeps nothing under PREFECT_HOME (its memory is on the server); a folder it made is 0700.
+    ours = home / "runbook"
+    assert not ours.exists() or ours.stat().st_mode & 0o077 == 0, oct(ours.stat().st_mode)
     report = await state.aresult(raise_on_failure=False)
     assert isinstance(report, RunReport) and report.verdict.value == "passed_with_warnings", report
     assert re.fullmatch(f"uitest · manual · {TIME}", flow_run.name), flow_run.name

@@ -66,7 +66,8 @@ def revision_failure(revision: Any) -> str:
     reason = condition.revision_reason.name if condition.revision_reason else ""
     if not reason and condition.reason:
         reason = condition.reason.name
-    text = " ".join(f"{reason}: {condition.message}".split()) if condition.message else reason
+    message = " ".join(condition.message.split())
+    text = f"{reason}: {message}" if reason and message else reason or message
     return text or str(condition.state.name)
 
 

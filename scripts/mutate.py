@@ -237,6 +237,7 @@ SETS = (
             "tests/test_health_decisions.py",
             "tests/test_golden_path_decisions.py",
             "tests/test_cloud_run_decisions.py",
+            "tests/test_service_decisions.py",
             "tests/test_cloud_run_rollout.py",
             "tests/test_http_health.py",
             "tests/test_golden_path.py",

@@ -11,13 +11,13 @@ from runbook.config.models import RunbookConfig, ServiceConfig
 from runbook.google.clients import GoogleClients
 from runbook.results import CheckResult, Status
 from simulator.server import Simulator
-from tasks.cloud_run import (
+from tasks.cloud_run import service_drift_check
+from tasks.cloud_run_drift import (
     DriftInputs,
     connector_resource,
     decide_service_drift,
     deployed_settings,
     service_drift,
-    service_drift_check,
 )
 from tests.support import configure, world
 

@@ -14,7 +14,7 @@ import pytest
 
 from runbook.config.models import ServiceConfig
 from runbook.results import Status
-from tasks.cloud_run import DeployedSettings, Drift, service_drift
+from tasks.cloud_run_drift import DeployedSettings, Drift, service_drift
 
 SQL = "netra-staging:us-central1:netra-staging-db"
 OTHER_SQL = "netra-staging:us-central1:old-db"

@@ -177,6 +177,7 @@ SETS = (
             "tests/test_vpc_decisions.py",
             "tests/test_load_balancer_decisions.py",
             "tests/test_service_drift_decisions.py",
+            "tests/test_infrastructure_decisions.py",
             "tests/test_vpc_access.py",
             "tests/test_cloud_sql.py",
             "tests/test_database.py",

@@ -58,7 +58,7 @@ NIGHTLY_DEPLOYMENTS = "nightly*"  # staging-handoff deployments watched: `nightl
 # A nightly takes at most ~1 h with the staging profile (up to 8 min waiting for its environment, then the phases'
 # deadlines): 2 h never alarms about a run that is merely slow, and still tells the team hours before it starts work.
 DEFAULT_NIGHTLY_WITHIN_S = 2 * 3600
-MIN_NIGHTLY_WITHIN_S = 1
+MIN_NIGHTLY_WITHIN_S = 10  # Prefect refuses a proactive trigger with a shorter `within`
 TAKEN_OR_LATE = ("Late", "Pending")  # what happens to a scheduled run at its time: nobody took it, or a worker did
 FINAL = ("Completed", "Failed", "Crashed", "Cancelled")
 

@@ -379,7 +379,9 @@ def automations_apply(
         errors.print(f"--within {within:g}: at least {MIN_WITHIN_S} s (runs heartbeat every 30 s)", markup=False)
         raise typer.Exit(EXIT_USAGE)
     if nightly_within < MIN_NIGHTLY_WITHIN_S:
-        errors.print(f"--nightly-within {nightly_within:g}: at least {MIN_NIGHTLY_WITHIN_S} s", markup=False)
+        errors.print(
+            f"--nightly-within {nightly_within:g}: at least {MIN_NIGHTLY_WITHIN_S} s (Prefect's minimum)", markup=False
+        )
         raise typer.Exit(EXIT_USAGE)
     if not os.environ.get("PREFECT_API_URL"):
         errors.print("PREFECT_API_URL is not set: point it at the Prefect server (export PREFECT_API_URL=...)")

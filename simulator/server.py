@@ -7,6 +7,7 @@ Example:
 """
 
 import importlib
+import signal
 import socket
 import threading
 import time
@@ -221,6 +222,11 @@ def main(scenario: str = "healthy", port: int = DEFAULT_PORT, grpc_port: int | N
     """Serve `scenario` in the foreground until Ctrl-C (`runbook simulate`). gRPC defaults to port + 1."""
     if grpc_port is None:
         grpc_port = port + 1 if port else 0
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (`kill`) stops it as Ctrl-C does: servers closed, exit 0
+
+    signal.signal(signal.SIGTERM, stop)
     with Simulator(scenario, port, grpc_port) as sim:
         print(f"Staging simulator: scenario {sim.scenario.name!r} - {sim.scenario.description}")
         print(f"  REST (Google APIs, Netra /services/..., Slack /slack/...): {sim.url}")

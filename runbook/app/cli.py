@@ -134,7 +134,9 @@ def plan(env: EnvOption) -> None:
 @app.command("simulate")
 def simulate(
     scenario: Annotated[str, typer.Option(help="Scenario name; compose faults with '+'.")] = "healthy",
-    port: Annotated[int, typer.Option(help="HTTP port on 127.0.0.1 (gRPC Monitoring on port+1).")] = 8765,
+    port: Annotated[
+        int, typer.Option(help="HTTP port on 127.0.0.1 (gRPC Monitoring on port+1); 0: free ports.")
+    ] = 8765,
     list_scenarios: Annotated[bool, typer.Option("--list", help="List the scenarios and exit.")] = False,
 ) -> None:
     """Serve the local staging simulator on 127.0.0.1 in the foreground (Ctrl-C stops it)."""
@@ -147,7 +149,7 @@ def simulate(
     from simulator.server import main
 
     try:
-        main(scenario, port, port + 1)
+        main(scenario, port)  # gRPC on port + 1, or a free port of its own with --port 0
     except ValueError as error:
         errors.print(f"[red]{error}[/]")
         raise typer.Exit(EXIT_USAGE) from None

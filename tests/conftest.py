@@ -26,3 +26,13 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _checks_allowed() -> Iterator[None]:
+    """A test that interrupts this process (a real SIGTERM to itself) stops the checks of the whole process, as a
+    `runbook run` would until it exits: the next test must start with checks allowed again."""
+    yield
+    from runbook.interruption import allow_checks
+
+    allow_checks()

@@ -40,7 +40,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 test: install postgresql lint
-	PREFECT_HOME=$(CURDIR)/.prefect/tests RUNBOOK_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
+	PREFECT_HOME=$(CURDIR)/.prefect/tests RUNBOOK_REQUIRE_POSTGRES=1 $(PY) -m pytest -q --durations=15
 
 # Mutation testing of the functions that decide, each set against its fast unit tests (docs/testing.md).
 # MUTATE_SETS="gate authorization" runs some sets; prints the score and the surviving mutants, exit 1 below 90 %.

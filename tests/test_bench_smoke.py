@@ -1,6 +1,6 @@
 """The benchmark's pure parts, quickly: the floor of a tiny world, the generated worlds, the sequential baseline.
 
-The benchmark itself (`python -m bench.run --size small`) runs separately in CI; these keep its parts honest.
+The benchmark itself (`make bench BENCH_SIZE=small`) is run by hand, not in CI; these keep its parts honest.
 """
 
 import math

@@ -2,6 +2,7 @@
 
 import contextlib
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -91,3 +92,25 @@ def serve(app: Any) -> Iterator[str]:
         thread.join(5)
         sock.close()
         assert not thread.is_alive(), "server did not stop within 5 s"
+
+
+def verdict_then_exit(process: "subprocess.Popen[str]", wait_s: float) -> tuple[float | None, float, str, str]:
+    """Read a `runbook run` process's terminal up to its verdict line, then wait (at most `wait_s`) for it to exit.
+
+    Returns (when the verdict was printed or None, when the process exited or was killed, stdout, stderr).
+    """
+    assert process.stdout is not None
+    verdict_at, output = None, []
+    for line in process.stdout:  # the terminal's lines as they come; the verdict is the last of the report
+        output.append(line)
+        if line.startswith("verdict:"):
+            verdict_at = time.monotonic()
+            break
+    try:
+        process.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    exited_at = time.monotonic()
+    out = "".join(output) + process.stdout.read()
+    err = process.stderr.read() if process.stderr else ""
+    return verdict_at, exited_at, out, err

@@ -14,7 +14,7 @@ import pytest
 from runbook.checks import within_deadline
 from runbook.google.calls import Deadline
 from simulator.server import Simulator
-from tests.support import env_file_for, refusing_port
+from tests.support import env_file_for, refusing_port, verdict_then_exit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,20 +93,7 @@ def test_a_run_whose_check_hit_its_deadline_exits_within_2_s_of_the_verdict(tmp_
             stderr=subprocess.PIPE,
             text=True,
         )
-        assert process.stdout is not None
-        verdict_at, output = None, []
-        for line in process.stdout:  # the terminal's lines as they come; the verdict is the last of the report
-            output.append(line)
-            if line.startswith("verdict:"):
-                verdict_at = time.monotonic()
-                break
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        exited_at = time.monotonic()
-        out = "".join(output) + process.stdout.read()
-        err = process.stderr.read() if process.stderr else ""
+        verdict_at, exited_at, out, err = verdict_then_exit(process, 15)
         connector_reads = sim.log.count(api="vpcaccess", method="GET", path_contains="/connectors/staging-connector")
 
     assert verdict_at is not None, f"no verdict line:\n{out[-3000:]}\n{err[-3000:]}"

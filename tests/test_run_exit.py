@@ -11,13 +11,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from simulator.server import Simulator
-from tests.support import env_file_for, refusing_port
+from tests.support import env_file_for, refusing_port, verdict_then_exit
 
 ROOT = Path(__file__).resolve().parent.parent
 EXIT_AFTER_VERDICT_S = 1.0  # the promise is 2 s; well below it, so that a second of teardown shows
@@ -45,20 +44,7 @@ def test_a_failed_run_of_every_phase_ends_cleanly_within_a_second_of_its_verdict
             stderr=subprocess.PIPE,
             text=True,
         )
-        assert process.stdout is not None
-        verdict_at, output = None, []
-        for line in process.stdout:
-            output.append(line)
-            if line.startswith("verdict:"):
-                verdict_at = time.monotonic()
-                break
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        exited_at = time.monotonic()
-        out = "".join(output) + process.stdout.read()
-        err = process.stderr.read() if process.stderr else ""
+        verdict_at, exited_at, out, err = verdict_then_exit(process, 30)
 
     assert verdict_at is not None, f"no verdict line:\n{out[-3000:]}\n{err[-3000:]}"
     assert process.returncode == 1, f"{out[-2000:]}\n{err[-2000:]}"
